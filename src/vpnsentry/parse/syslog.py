@@ -1,0 +1,69 @@
+"""Vectorized syslog header splitting shared by every syslog-borne format.
+
+Gateways reach us through many relays, so the same vendor message arrives with different
+headers. We accept, with or without a leading ``<PRI>``:
+
+* RFC 5424: ``<134>1 2021-10-19T09:16:53+02:00 host app procid msgid [sd] message``
+* RFC 3164: ``Oct 10 12:34:56 host tag[pid]: message`` and its variants: year after the day
+  (``Oct 10 2018 12:34:56``, Cisco's ``logging timestamp``), no host, ``host : message``
+  (Cisco), fractional seconds, a trailing zone name (``UTC``/``JST``) ignored.
+* rsyslog's RFC 3339 template: ``2026-04-03T00:31:09.97+00:00 host message``.
+* No header at all (messages written straight to a file); then ``ts`` is null and the
+  vendor parser takes the time from the message body.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from vpnsentry.parse.base import ParseContext
+from vpnsentry.parse.timeparse import parse_bsd, parse_iso, plausible
+
+_PRI = r"^(?:<(?P<pri>\d{1,3})>)?"
+_RFC5424 = (
+    r"1 (?P<ts5424>\S+) (?P<host5424>\S+) (?P<app>\S+) (?P<procid>\S+) (?P<msgid>\S+) "
+    r"(?P<sd>-|(?:\[(?:[^\]\\]|\\.)*\])+) ?"
+)
+_BSD = (
+    r"(?P<mon>Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) +(?P<day>\d{1,2}) "
+    r"(?:(?P<year>\d{4}) )?(?P<clock>\d{1,2}:\d{2}:\d{2}(?:\.\d{1,6})?)(?: [A-Z]{3,4})?:? "
+)
+_ISO = r"(?P<iso>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:?\d{2})?) "
+_HOST_TAG = (
+    r"(?:(?P<host>[\w.\-:]*[\w.\-]) )?"
+    r"(?:(?P<tag>[\w\-./]+)(?:\[(?P<pid>[^\]\s]*)\])?: |: )?"
+)
+HEADER_RE = f"{_PRI}(?:{_RFC5424}|(?:{_BSD}|{_ISO}){_HOST_TAG})?(?P<body>(?s:.*))$"
+
+#: Columns produced by :func:`split_header`.
+HEADER_COLUMNS = ("_sys_ts", "_sys_host", "_sys_app", "_sys_pid", "_sys_pri", "_body")
+
+
+def split_header(lines: pl.Series, ctx: ParseContext) -> pl.DataFrame:
+    """Split every line into syslog header fields and the message body.
+
+    Returns a frame of ``len(lines)`` rows: ``_sys_ts`` (UTC, null when there is no header
+    timestamp or it is impossible), ``_sys_host``, ``_sys_app``, ``_sys_pid``, ``_sys_pri``
+    (Int32) and ``_body``. Lines that match no header keep their whole text as ``_body``.
+    """
+    g = pl.col("_line").str.extract_groups(HEADER_RE)
+    f = g.struct.field
+    year = f("year").fill_null(pl.lit(str(ctx.year)))
+    bsd = parse_bsd(f("mon"), f("day"), year, f("clock"), ctx.tz, ctx.now)
+    ts = (
+        pl.when(f("ts5424").is_not_null())
+        .then(parse_iso(f("ts5424"), ctx.tz))
+        .when(f("iso").is_not_null())
+        .then(parse_iso(f("iso"), ctx.tz))
+        .when(f("mon").is_not_null())
+        .then(bsd)
+    )
+    nil = pl.lit(None, pl.String)
+    return pl.DataFrame({"_line": lines}).select(
+        plausible(ts, ctx.now).alias("_sys_ts"),
+        pl.coalesce(f("host5424"), f("host")).replace("-", nil).alias("_sys_host"),
+        pl.coalesce(f("app"), f("tag")).replace("-", nil).alias("_sys_app"),
+        pl.coalesce(f("procid"), f("pid")).replace("-", nil).alias("_sys_pid"),
+        f("pri").cast(pl.Int32, strict=False).alias("_sys_pri"),
+        pl.coalesce(f("body"), pl.col("_line")).str.strip_prefix("\ufeff").alias("_body"),
+    )
