@@ -48,7 +48,9 @@ def parse_rows(fmt: str, lines: list[str], tz: str = "UTC") -> list[dict[str, An
             if name == "quarantine":
                 by_offset[off] = {"quarantine": row["error.type"]}
             else:
-                rec = {k: _jsonable(v) for k, v in row.items() if v is not None and k not in VOLATILE}
+                rec = {
+                    k: _jsonable(v) for k, v in row.items() if v is not None and k not in VOLATILE
+                }
                 rec["dataset"] = name
                 by_offset[off] = rec
     return [by_offset.get(i, {"ignored": True}) for i in range(len(lines))]

@@ -150,8 +150,9 @@ def conform(df: pl.DataFrame, dataset: str) -> pl.DataFrame:
     if unknown:
         raise KeyError(f"columns not in the {dataset} schema: {', '.join(sorted(unknown))}")
     exprs = [
-        (pl.col(name).cast(dtype, strict=False) if name in df.columns else pl.lit(None, dtype))
-        .alias(name)
+        (
+            pl.col(name).cast(dtype, strict=False) if name in df.columns else pl.lit(None, dtype)
+        ).alias(name)
         for name, dtype in schema.items()
     ]
     return df.select(exprs)

@@ -78,9 +78,7 @@ def parse_chunk(
             too_long.select(
                 "_row",
                 pl.lit(Reason.LINE_TOO_LONG.value).alias("reason"),
-                pl.format("line of {} characters", pl.col("_line").str.len_chars()).alias(
-                    "detail"
-                ),
+                pl.format("line of {} characters", pl.col("_line").str.len_chars()).alias("detail"),
             ),
             binary.select(
                 "_row",
@@ -166,7 +164,7 @@ def _check_contract(parser: Parser, res: ParseResult, n: int) -> None:
         seen.append(df["_row"].cast(pl.UInt32))
     seen.append(pl.Series(res.ignored_rows, dtype=pl.UInt32))
     allrows = pl.concat(seen)
-    if len(allrows) != n or allrows.n_unique() != n or (n and allrows.max() != n - 1):  # type: ignore[operator]
+    if len(allrows) != n or allrows.n_unique() != n or (n and allrows.max() != n - 1):
         raise ParserContractError(
             f"{parser.name} accounted for {len(allrows)} rows ({allrows.n_unique()} distinct)"
             f" of {n}"

@@ -55,8 +55,10 @@ def with_offset(naive: pl.Expr, offset: pl.Expr, tz: str) -> pl.Expr:
     """UTC from a naive datetime plus an optional UTC offset string; ``tz`` when no offset."""
     mins = offset_minutes(offset)
     explicit = (naive - pl.duration(minutes=mins)).dt.replace_time_zone("UTC").cast(UTC_TS)
-    return pl.when(offset.is_not_null() & (offset != "")).then(explicit).otherwise(
-        local_to_utc(naive, tz)
+    return (
+        pl.when(offset.is_not_null() & (offset != ""))
+        .then(explicit)
+        .otherwise(local_to_utc(naive, tz))
     )
 
 
@@ -81,8 +83,9 @@ def parse_naive(text: pl.Expr, fmt: str, tz: str) -> pl.Expr:
     return local_to_utc(text.str.strptime(pl.Datetime("us"), fmt, strict=False), tz)
 
 
-def parse_bsd(month: pl.Expr, day: pl.Expr, year: pl.Expr, clock: pl.Expr, tz: str,
-              now: dt.datetime) -> pl.Expr:
+def parse_bsd(
+    month: pl.Expr, day: pl.Expr, year: pl.Expr, clock: pl.Expr, tz: str, now: dt.datetime
+) -> pl.Expr:
     """RFC 3164 parts (``Oct``, ``9``, optional year, ``12:34:56[.fff]``) to UTC.
 
     Syslog without a year gets ``year``; a result more than two days ahead of ``now`` is

@@ -1,0 +1,5 @@
+"""``python -m vpnsentry`` runs the CLI."""
+
+from vpnsentry.cli import main
+
+main()
