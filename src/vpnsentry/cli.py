@@ -9,6 +9,7 @@ Rich ``Text``, never markup.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
 import json
@@ -203,6 +204,93 @@ def ingest(
     if t["quarantined"]:
         err.print(Text('see them with: vpnsentry query "SELECT * FROM quarantine"'))
     raise typer.Exit(int(stats.exit_code))
+
+
+# -- simulate ----------------------------------------------------------------------------
+
+
+@app.command()
+def simulate(
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Folder to write the logs and ground truth to.")
+    ] = None,
+    days: Annotated[int, typer.Option(min=1, max=366, help="Days to simulate.")] = 30,
+    users: Annotated[int, typer.Option(min=1, max=200_000, help="Remote users.")] = 300,
+    scenario: Annotated[
+        list[str] | None,
+        typer.Option("--scenario", help="Attack scenario to inject (repeatable)."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same bytes.")] = 1,
+    sites: Annotated[
+        Path | None,
+        typer.Option("--sites", help="Estate/site inventory YAML (default: the bundled one)."),
+    ] = None,
+    start: Annotated[
+        str | None, typer.Option(help="First day, YYYY-MM-DD (default: DAYS before today).")
+    ] = None,
+    list_scenarios: Annotated[
+        bool, typer.Option("--list-scenarios", help="Describe the scenarios and exit.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write a realistic VPN estate's logs with attacks injected, and ground_truth.json."""
+    from vpnsentry import simulate as sim
+
+    if list_scenarios:
+        rows = sim.list_scenarios()
+        if as_json:
+            _json([{"name": n, "description": d} for n, d in rows])
+            return
+        for name, desc in rows:
+            out.print(Text(name, style="bold"))
+            out.print(Text("  " + desc))
+        return
+    if out_dir is None:
+        raise UsageError("--out DIR is required (or --list-scenarios)")
+    known = {n for n, _ in sim.list_scenarios()}
+    for s in scenario or []:
+        if s not in known:
+            raise UsageError(f"unknown scenario {s!r}; known: {', '.join(sorted(known))}")
+    try:
+        first = dt.date.fromisoformat(start) if start else None
+    except ValueError as exc:
+        raise UsageError(f"--start must be YYYY-MM-DD, not {start!r}") from exc
+    progress = Progress(
+        TextColumn("simulate"),
+        BarColumn(),
+        TextColumn("day {task.completed}/{task.total}"),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=not (err.is_terminal and not as_json),
+    )
+    task = progress.add_task("simulate", total=days)
+
+    def tick(done: int, total: int) -> None:
+        progress.update(task, completed=done, total=total)
+
+    with progress:
+        summary = sim.simulate(
+            out_dir,
+            days=days,
+            users=users,
+            scenarios=scenario or [],
+            seed=seed,
+            sites=sites,
+            start=first,
+            progress=tick,
+        )
+    if as_json:
+        _json(dataclasses.asdict(summary))
+        return
+    total = sum(summary.lines.values()) if isinstance(summary.lines, dict) else summary.lines
+    out.print(
+        Text(
+            f"wrote {total:,} lines in {len(summary.files)} files to {term(out_dir)} "
+            f"in {summary.seconds:.1f}s ({summary.garbled:,} deliberately garbled); "
+            f"ground truth: {term(out_dir / 'ground_truth.json')}"
+        )
+    )
 
 
 # -- formats -----------------------------------------------------------------------------
