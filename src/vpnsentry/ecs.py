@@ -83,6 +83,7 @@ EVENTS: Final[dict[str, pl.DataType]] = {
     "event.reason": pl.String(),
     "event.severity": pl.Int32(),
     "event.duration": pl.Int64(),  # nanoseconds, as ECS says
+    "event.start": UTC_TS,  # when the session began, for snapshot rows (OpenVPN status)
     "event.timezone": pl.String(),
     "log.level": pl.String(),
     "message": pl.String(),
@@ -114,6 +115,7 @@ FLOWS: Final[dict[str, pl.DataType]] = {
     "flow.id": pl.String(),  # custom: Zeek uid, firewall session id
     "user.name": pl.String(),  # when the firewall attributes the flow to a user
     "rule.name": pl.String(),
+    "observer.ip": pl.String(),  # the flow exporter's address (NetFlow/IPFIX router, nfdump "ra")
     "observer.ingress.interface.name": pl.String(),
     "observer.egress.interface.name": pl.String(),
 }
