@@ -86,17 +86,29 @@ Progress = Callable[[int, int], None]  # (bytes done, rows parsed) increments
 
 @dataclass
 class _Batch:
-    out: ChunkOutput = field(default_factory=ChunkOutput)
+    """Parsed chunks waiting for one commit, with the file ranges they came from.
+
+    Tables are kept as lists and concatenated once at commit time: concatenating per chunk
+    would copy the growing batch again for every chunk.
+    """
+
+    tables: dict[str, list[pl.DataFrame]] = field(default_factory=dict)
     ranges: list[Range] = field(default_factory=list)
     nbytes: int = 0
+    rows: int = 0
 
-    def rows(self) -> int:
-        return sum(len(t) for t in self.out.tables.values())
+    def add(self, out: ChunkOutput, rng: Range, nbytes: int) -> None:
+        for name, df in out.tables.items():
+            self.tables.setdefault(name, []).append(df)
+            self.rows += len(df)
+        self.ranges.append(rng)
+        self.nbytes += nbytes
 
     def flush(self, writer: Writer, stats: RunStats) -> None:
         if self.ranges:
-            stats.rows_written += writer.commit(self.out.tables, self.ranges)
-        self.out, self.ranges, self.nbytes = ChunkOutput(), [], 0
+            tables = {k: pl.concat(v, rechunk=False) for k, v in self.tables.items()}
+            stats.rows_written += writer.commit(tables, self.ranges)
+        self.tables, self.ranges, self.nbytes, self.rows = {}, [], 0, 0
 
 
 def ingest(
@@ -199,14 +211,14 @@ def _ingest_file(
         fstats.bytes += chunk.nbytes
         fstats.replaced_bytes += chunk.replaced
         fstats.dropped_values += out.dropped_values
-        batch.out.merge(out)
-        batch.ranges.append(
-            Range(ident.head_sha, ident.head_len, str(src.path), name, chunk.start, chunk.end, n)
+        batch.add(
+            out,
+            Range(ident.head_sha, ident.head_len, str(src.path), name, chunk.start, chunk.end, n),
+            chunk.nbytes,
         )
-        batch.nbytes += chunk.nbytes
         if progress:
             progress(chunk.nbytes, out.parsed)
-        if batch.rows() >= COMMIT_ROWS or batch.nbytes >= COMMIT_BYTES:
+        if batch.rows >= COMMIT_ROWS or batch.nbytes >= COMMIT_BYTES:
             batch.flush(writer, stats)
     fstats.problems.extend(p.message for p in src.problems)
     if fstats.replaced_bytes:

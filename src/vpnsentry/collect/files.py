@@ -20,6 +20,8 @@ from typing import BinaryIO
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from vpnsentry.errors import InputError
 
@@ -126,27 +128,44 @@ def identity(src: SourceFile, head_len: int = HEAD_BYTES) -> FileIdentity:
     return FileIdentity(hashlib.sha256(head).hexdigest(), len(head))
 
 
-def decode_lines(data: bytes) -> tuple[list[str], int]:
-    """Split complete lines (``data`` ends at a newline or EOF) and decode them.
+def decode_lines(data: bytes) -> tuple[pl.Series, np.ndarray, int]:
+    """Split ``data`` (complete lines) into a String Series without building Python strings.
 
-    Undecodable bytes become U+FFFD; the count of replacements is returned so the run can
-    report it. A trailing CR (CRLF files) is removed.
+    Returns the lines (terminating LF/CRLF removed), each line's start offset within
+    ``data``, and how many undecodable bytes were replaced by U+FFFD. Valid UTF-8, the
+    normal case, is wrapped as an Arrow string array in place (one pass to find newlines,
+    one to validate); only invalid input is decoded with replacement and re-encoded, which
+    may change byte lengths, so offsets always come from the original bytes.
     """
-    text = data.decode("utf-8", errors="replace")
-    replaced = text.count("\ufffd") - data.count(b"\xef\xbf\xbd")
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return lines, max(replaced, 0)
-
-
-def _line_offsets(data: bytes, base: int, n: int) -> np.ndarray:
-    nl = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
-    starts = np.empty(n, dtype=np.int64)
-    if n:
-        starts[0] = 0
+    raw = np.frombuffer(data, dtype=np.uint8)
+    nl = np.flatnonzero(raw == 10)
+    n = len(nl) + (0 if data.endswith(b"\n") or not data else 1)
+    starts = np.zeros(n, dtype=np.int64)
+    if n > 1:
         starts[1:] = nl[: n - 1] + 1
-    return starts + base
+    replaced = 0
+    try:
+        arr = _string_array(data, starts, n)
+        arr.validate(full=True)
+    except pa.ArrowInvalid:
+        text = data.decode("utf-8", errors="replace")
+        replaced = max(text.count("\ufffd") - data.count(b"\xef\xbf\xbd"), 0)
+        buf = text.encode("utf-8")
+        nl2 = np.flatnonzero(np.frombuffer(buf, dtype=np.uint8) == 10)
+        starts2 = np.zeros(n, dtype=np.int64)
+        if n > 1:
+            starts2[1:] = nl2[: n - 1] + 1
+        arr = _string_array(buf, starts2, n)
+    trimmed = pc.utf8_rtrim(arr, characters="\r\n")
+    return pl.Series("line", trimmed), starts, replaced
+
+
+def _string_array(buf: bytes, starts: np.ndarray, n: int) -> pa.LargeStringArray:
+    """Arrow strings over ``buf``: line i spans starts[i] .. starts[i+1] (with its LF)."""
+    offsets = np.empty(n + 1, dtype=np.int64)
+    offsets[:n] = starts
+    offsets[n] = len(buf)
+    return pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(buf))
 
 
 def read_chunks(src: SourceFile, start: int = 0, chunk_bytes: int = CHUNK_BYTES) -> Iterator[Chunk]:
@@ -190,11 +209,10 @@ def read_chunks(src: SourceFile, start: int = 0, chunk_bytes: int = CHUNK_BYTES)
                 continue
             else:
                 complete, carry = data[: cut + 1], data[cut + 1 :]
-            lines, replaced = decode_lines(complete)
-            offsets = _line_offsets(complete, pos, len(lines))
+            lines, starts, replaced = decode_lines(complete)
             yield Chunk(
-                lines=pl.Series("line", lines, dtype=pl.String).str.strip_suffix("\r"),
-                offsets=pl.Series("offset", offsets, dtype=pl.Int64),
+                lines=lines,
+                offsets=pl.Series("offset", starts + pos, dtype=pl.Int64),
                 start=pos,
                 end=pos + len(complete),
                 nbytes=len(complete),

@@ -18,9 +18,9 @@ from vpnsentry import ecs
 from vpnsentry.errors import ParserContractError
 from vpnsentry.parse.base import ParseContext, Parser, ParseResult, Reason
 
-#: Lines longer than this are quarantined unparsed: no real gateway writes them, and a
-#: regex over a 10 MB attacker-made line is a denial of service, not a log event.
-MAX_LINE_CHARS = 64 * 1024
+#: Lines longer than this (UTF-8 bytes) are quarantined unparsed: no real gateway writes
+#: them, and a regex over a 10 MB attacker-made line is a denial of service, not an event.
+MAX_LINE_BYTES = 64 * 1024
 
 _REJECTED_SCHEMA = {"_row": pl.UInt32, "reason": pl.String, "detail": pl.String}
 
@@ -34,15 +34,6 @@ class ChunkOutput:
     quarantined: int = 0
     ignored: int = 0
     dropped_values: int = 0
-
-    def merge(self, other: ChunkOutput) -> None:
-        """Add another chunk's tables and counts to this one."""
-        for name, df in other.tables.items():
-            self.tables[name] = pl.concat([self.tables[name], df]) if name in self.tables else df
-        self.parsed += other.parsed
-        self.quarantined += other.quarantined
-        self.ignored += other.ignored
-        self.dropped_values += other.dropped_values
 
 
 def parse_chunk(
@@ -67,12 +58,15 @@ def parse_chunk(
             "_line": lines,
         }
     )
-    blank = frame.filter(pl.col("_line").str.strip_chars() == "")
-    too_long = frame.filter(pl.col("_line").str.len_chars() > MAX_LINE_CHARS)
-    binary = frame.filter(
-        pl.col("_line").str.contains("\x00", literal=True)
-        & (pl.col("_line").str.len_chars() <= MAX_LINE_CHARS)
+    line = pl.col("_line")
+    flags = frame.select(
+        (line.str.len_bytes() > MAX_LINE_BYTES).alias("long"),
+        line.str.contains("\x00", literal=True).alias("nul"),
+        line.str.contains(r"^\s*$").alias("blank"),
     )
+    blank = frame.filter(flags["blank"])
+    too_long = frame.filter(flags["long"])
+    binary = frame.filter(flags["nul"] & ~flags["long"])
     pre_rejected = pl.concat(
         [
             too_long.select(
@@ -87,8 +81,8 @@ def parse_chunk(
             ),
         ]
     )
-    skip = set(blank["_row"].to_list()) | set(pre_rejected["_row"].to_list())
-    todo = frame.filter(~pl.col("_row").is_in(list(skip))) if skip else frame
+    skip = flags["blank"] | flags["long"] | flags["nul"]
+    todo = frame.filter(~skip) if skip.any() else frame
 
     result = ParseResult()
     if parser is None:
