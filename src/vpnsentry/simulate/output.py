@@ -1,0 +1,453 @@
+"""Routing events to log sources, and writing each source's daily files.
+
+Every log source (gateway, Zeek sensor, NetFlow exporter) is a *stream*: formatted lines wait
+in a buffer until their UTC day is complete, then the day's file is written with one sort and
+one write. A line belongs to the day its ``_order`` time falls in (arrival at the collector,
+or the end of the flow for Zeek and NetFlow), so a VPN session that starts before midnight and
+ends after it is split across two files exactly as a real collector splits it.
+
+Collectors are not perfect: a few lines per million are cut short or carry NUL bytes, as
+happens with UDP syslog and interrupted writes. Those lines are never lines that evidence an
+attack step; their positions are returned for ground truth.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import multiprocessing as mp
+import queue
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import polars as pl
+
+from vpnsentry.simulate.core import DAY, Window, ip_u32, mix
+from vpnsentry.simulate.estate import Estate
+from vpnsentry.simulate.events import Events
+from vpnsentry.simulate.route import Observer, Router
+from vpnsentry.simulate.writers import (
+    LINE_SCHEMA,
+    Device,
+    cisco_asa,
+    fortinet_fortigate,
+    nfdump,
+    openvpn,
+    zeek_conn,
+)
+
+#: Share of lines a collector garbles (truncates or corrupts).
+GARBLE_RATE: Final = 2e-5
+
+#: Events of one batch ready for formatting: enriched flows and the other tables by kind.
+Batch = tuple[pl.DataFrame, dict[str, pl.DataFrame]]
+
+
+@dataclass
+class Stream:
+    """One log source's files: where they go, their framing, and lines not yet written."""
+
+    fmt: str  # the parser name that reads these files
+    path: str  # relative path of a day's file, with {date}
+    header: Callable[[dt.date], list[str]] | None = None
+    footer: Callable[[dt.date, pl.DataFrame], list[str]] | None = None
+    pending: list[pl.DataFrame] = field(default_factory=list)
+    gaps: list[tuple[int, int]] = field(default_factory=list)
+
+
+@dataclass
+class FileResult:
+    """What was written for one day of one stream."""
+
+    path: str
+    fmt: str
+    lines: int
+    garbled: list[tuple[int, str]]  # (1-based line, kind)
+    evidence: dict[int, list[int]]  # tag -> 1-based lines
+
+
+class Output:
+    """Formats events per log source and writes the daily files."""
+
+    def __init__(
+        self, out: Path, window: Window, est: Estate, router: Router, only: set[str] | None = None
+    ) -> None:
+        self.out = out
+        self.win = window
+        self.est = est
+        self.router = router
+        self.streams: dict[str, Stream] = {}
+        self.devices: dict[str, Device] = {}
+        self.next_id: dict[str, int] = {}
+        self.results: list[FileResult] = []
+        self.names = pl.Series("names", est.names, dtype=pl.String)
+        for obs in router.observers:
+            if only is None or obs.id in only:
+                self._add_stream(obs)
+        self.observers = [o for o in router.observers if o.id in self.streams]
+
+    # ---- setup ----------------------------------------------------------------------
+
+    def _skew(self, key: str, max_s: float) -> int:
+        h = int(mix(self.est.seed, 61, int.from_bytes(key.encode()[:8], "little"), len(key)))
+        return int((h % 2_000_001) / 1_000_000 * max_s * 1_000_000 - max_s * 1_000_000)
+
+    def _add_stream(self, obs: Observer) -> None:
+        est = self.est
+        site = est.sites[obs.site]
+        if obs.kind == "gateway":
+            g = est.gateways[obs.gw]
+            dev = Device(
+                id=g.id,
+                hostname=g.hostname,
+                ip=str(g.management or g.inside),
+                tz=site.timezone,
+                skew_us=self._skew(g.id, 4.0),
+                header=g.log.header,
+                serial=g.serial,
+                outside=str(g.outside),
+                management=str(g.management or g.inside),
+                vendor=g.vendor,
+            )
+            ext = "log"
+            self.streams[g.id] = Stream(g.vendor, f"logs/gateways/{g.id}/{{date}}.{ext}")
+        else:
+            infra = [n.cidr for n in site.subnets if n.role == "infrastructure"]
+            ip = str(infra[0][-2]) if infra else "192.0.2.254"
+            dev = Device(
+                id=obs.id,
+                hostname=obs.id,
+                ip=ip,
+                tz="UTC",
+                skew_us=self._skew(obs.id, 0.3 if obs.kind == "zeek" else 2.0),
+            )
+            if obs.kind == "zeek":
+                self.streams[obs.id] = Stream(
+                    "zeek_conn",
+                    f"logs/zeek/{obs.id}/conn.{{date}}.log",
+                    header=zeek_conn.header,
+                    footer=zeek_conn.footer,
+                )
+            else:
+                self.streams[obs.id] = Stream(
+                    "nfdump",
+                    f"logs/netflow/{obs.id}/nfcapd.{{date}}.csv",
+                    header=nfdump.header,
+                    footer=nfdump.footer,
+                )
+        self.devices[obs.id] = dev
+        self.next_id[obs.id] = 100_000 + int(mix(est.seed, 62, len(obs.id)) % 900_000)
+
+    # ---- formatting -------------------------------------------------------------------
+
+    def prepare(self, ev: Events) -> Batch:
+        """Events as frames ready for any worker: flows enriched once, delays added."""
+        flows = ev.flow_table(self.names)
+        if len(flows):
+            flows = self.router.enrich(flows)
+        tables = {}
+        for kind in ("sessions", "fails", "admin", "portal", "gaps"):
+            table = ev.table(kind)
+            if len(table) and kind != "gaps":
+                table = table.with_columns(_delay(table))
+            tables[kind] = table
+        return flows, tables
+
+    def add(self, ev: Events) -> None:
+        """Format a batch of events for every log source that records them."""
+        self.add_batch(self.prepare(ev))
+
+    def add_batch(self, batch: Batch) -> None:
+        """Format a prepared batch for this output's log sources."""
+        flows, tables = batch
+        if len(flows):
+            for obs in self.observers:
+                part = flows.filter(self.router.sees(obs))
+                if len(part):
+                    self._flows(obs, part)
+        for kind in ("sessions", "fails", "admin", "portal"):
+            table = tables[kind]
+            for g in table["gw"].unique().sort().to_list() if len(table) else []:
+                if self.est.gateways[int(g)].id in self.streams:
+                    self._gateway_events(kind, int(g), table.filter(pl.col("gw") == g))
+        for row in tables["gaps"].iter_rows(named=True):
+            gid = self.est.gateways[row["gw"]].id
+            if gid in self.streams:
+                self.streams[gid].gaps.append((row["start"], row["end"]))
+
+    def _flows(self, obs: Observer, part: pl.DataFrame) -> None:
+        dev = self.devices[obs.id]
+        part = part.sort("ts", maintain_order=True)
+        if obs.kind == "zeek":
+            lines = zeek_conn.conn_lines(dev, part)
+        elif obs.kind == "netflow":
+            lines = nfdump.flow_lines(dev, self.router.netflow_view(obs, part))
+        else:
+            first = self.next_id[obs.id]
+            self.next_id[obs.id] += len(part)
+            view = self.router.gateway_view(obs, part, first)
+            g = self.est.gateways[obs.gw]
+            if g.vendor == "fortinet_fortigate":
+                lines = fortinet_fortigate.traffic_lines(dev, view)
+            elif g.vendor == "cisco_asa":
+                lines = cisco_asa.conn_lines(dev, view)
+            else:
+                return
+        self.streams[obs.id].pending.append(lines)
+
+    def _gateway_events(self, kind: str, gw: int, table: pl.DataFrame) -> None:
+        g = self.est.gateways[gw]
+        dev = self.devices[g.id]
+        aaa = self._aaa()
+        pid = 1000 + int(mix(self.est.seed, 63, gw) % 30000)
+        if g.vendor == "fortinet_fortigate":
+            fn = {
+                "sessions": fortinet_fortigate.session_lines,
+                "fails": fortinet_fortigate.fail_lines,
+                "admin": fortinet_fortigate.admin_lines,
+                "portal": fortinet_fortigate.portal_lines,
+            }[kind]
+            lines = fn(dev, table)
+        elif g.vendor == "cisco_asa":
+            if kind == "sessions":
+                lines = cisco_asa.session_lines(dev, table, aaa)
+            elif kind == "fails":
+                lines = cisco_asa.fail_lines(dev, table, aaa)
+            elif kind == "admin":
+                lines = cisco_asa.admin_lines(dev, table)
+            else:
+                lines = cisco_asa.conn_lines(dev, self._portal_as_flows(g.id, table))
+        else:
+            if kind == "admin":
+                return
+            fn2 = {
+                "sessions": openvpn.session_lines,
+                "fails": openvpn.fail_lines,
+                "portal": openvpn.portal_lines,
+            }[kind]
+            lines = fn2(dev, table, pid)
+        self.streams[g.id].pending.append(lines)
+
+    def _aaa(self) -> str:
+        dcs = self.est.hosts("domain_controller", self.est.hq)
+        if not len(dcs):
+            dcs = self.est.hosts("domain_controller")
+        x = int(dcs[0]) if len(dcs) else ip_u32("10.0.0.10")
+        return f"{x >> 24}.{(x >> 16) & 255}.{(x >> 8) & 255}.{x & 255}"
+
+    def _portal_as_flows(self, gid: str, table: pl.DataFrame) -> pl.DataFrame:
+        """TLS probes to an ASA, as the connections to its ``identity`` interface."""
+        first = self.next_id[gid]
+        self.next_id[gid] += len(table)
+        g = self.est.inv.gateway(gid)
+        return table.select(
+            "ts",
+            pl.lit(2_000_000, dtype=pl.Int64).alias("dur"),
+            "src",
+            "sport",
+            pl.lit(int(g.outside), dtype=pl.UInt32).alias("dst"),
+            pl.lit(443, dtype=pl.Int32).alias("dport"),
+            pl.lit(6, dtype=pl.UInt8).alias("proto"),
+            pl.lit(517, dtype=pl.Int64).alias("ob"),
+            pl.lit(1830, dtype=pl.Int64).alias("rb"),
+            pl.lit("RSTO").alias("state"),
+            pl.lit(None, dtype=pl.String).alias("user"),
+            "tag",
+            "_delay",
+            pl.lit(True).alias("inbound"),
+            pl.lit("outside").alias("src_if"),
+            pl.lit("identity").alias("dst_if"),
+            pl.lit(None, dtype=pl.UInt32).alias("nat"),
+            pl.int_range(first, first + pl.len(), dtype=pl.Int64).alias("connid"),
+        )
+
+    # ---- writing ------------------------------------------------------------------------
+
+    def finalize(self, day: dt.date) -> None:
+        """Write every stream's file for UTC ``day`` (all its lines have been generated)."""
+        t0 = int((day - dt.date(1970, 1, 1)).days) * DAY
+        t1 = t0 + DAY
+        for sid in sorted(self.streams):
+            st = self.streams[sid]
+            if not st.pending:
+                continue
+            allrows = (
+                pl.concat([p for p in st.pending if len(p)], how="diagonal_relaxed")
+                if any(len(p) for p in st.pending)
+                else pl.DataFrame(schema=LINE_SCHEMA)
+            )
+            today = allrows.filter(pl.col("_order") < t1)
+            st.pending = [allrows.filter(pl.col("_order") >= t1)]
+            today = today.filter(pl.col("_order") >= max(t0, self.win.t0))
+            for a, b in st.gaps:
+                today = today.filter((pl.col("_order") < a) | (pl.col("_order") >= b))
+            if not len(today):
+                continue
+            today = today.sort("_order", maintain_order=True)
+            self._write(st, sid, day, today)
+
+    def _write(self, st: Stream, sid: str, day: dt.date, rows: pl.DataFrame) -> None:
+        header = st.header(day) if st.header else []
+        footer = st.footer(day, rows) if st.footer else []
+        lines = rows["line"]
+        tags = rows["tag"].to_numpy()
+        n = len(rows)
+        rng = np.random.default_rng([self.est.seed, 71, int(mix(len(sid), day.toordinal()))])
+        candidates = np.flatnonzero(tags < 0)
+        k = min(int(rng.binomial(n, GARBLE_RATE)), len(candidates))
+        garbled: list[tuple[int, str]] = []
+        if k:
+            idx = np.sort(rng.choice(candidates, size=k, replace=False))
+            originals = lines.gather(idx).to_list()
+            new = []
+            for j, text in enumerate(originals):
+                if j % 2 == 0:
+                    cut = max(1, int(len(text) * rng.uniform(0.1, 0.5)))
+                    new.append(text[:cut])
+                    garbled.append((int(idx[j]) + 1 + len(header), "truncated"))
+                else:
+                    at = int(rng.integers(1, max(2, len(text) - 1)))
+                    new.append(text[:at] + "\x00\x00\x00\x00" + text[at:])
+                    garbled.append((int(idx[j]) + 1 + len(header), "nul_bytes"))
+            lines = lines.scatter(idx, pl.Series(new, dtype=pl.String))
+        evidence: dict[int, list[int]] = {}
+        hit = np.flatnonzero(tags >= 0)
+        if len(hit):
+            for tag in np.unique(tags[hit]):
+                pos = hit[tags[hit] == tag]
+                evidence[int(tag)] = (pos + 1 + len(header)).tolist()
+        rel = st.path.format(date=day.isoformat())
+        path = self.out / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("wb") as fh:
+            if header:
+                fh.write(("\n".join(header) + "\n").encode("utf-8"))
+            pl.DataFrame({"line": lines}).write_csv(fh, include_header=False, quote_style="never")
+            if footer:
+                fh.write(("\n".join(footer) + "\n").encode("utf-8"))
+        self.results.append(
+            FileResult(rel, st.fmt, len(header) + n + len(footer), garbled, evidence)
+        )
+
+
+class ParallelOutput:
+    """:class:`Output` split over worker processes, each owning some log sources.
+
+    The main process keeps generating events (and enriching flows once) while the workers
+    format and write; every log source lives in exactly one worker and sees its batches in
+    order, so the files are the same whatever the number of workers.
+    """
+
+    def __init__(
+        self, out: Path, window: Window, est: Estate, router: Router, workers: int
+    ) -> None:
+        self.prep = Output(out, window, est, router, only=set())
+        ctx = mp.get_context("spawn")
+        weights = {o.id: _weight(est, o) for o in router.observers}
+        groups: list[list[str]] = [[] for _ in range(workers)]
+        load = [0.0] * workers
+        for oid in sorted(weights, key=lambda k: (-weights[k], k)):
+            k = load.index(min(load))
+            groups[k].append(oid)
+            load[k] += weights[oid]
+        self.results_q: Any = ctx.Queue()
+        self.inqs: list[Any] = []
+        self.procs: list[Any] = []
+        for k, ids in enumerate(groups):
+            q = ctx.Queue(maxsize=4)
+            proc = ctx.Process(
+                target=_serve,
+                args=(q, self.results_q, out, window, est, router, set(ids)),
+                name=f"simulate-writer-{k}",
+            )
+            proc.start()
+            self.inqs.append(q)
+            self.procs.append(proc)
+
+    def add(self, ev: Events) -> None:
+        batch = self.prep.prepare(ev)
+        for q in self.inqs:
+            self._put(q, ("add", batch))
+
+    def finalize(self, day: dt.date) -> None:
+        for q in self.inqs:
+            self._put(q, ("finalize", day))
+
+    def close(self) -> list[FileResult]:
+        """Wait for the workers; their file results, or the first worker's error."""
+        for q in self.inqs:
+            self._put(q, ("close", None))
+        results: list[FileResult] = []
+        pending = len(self.procs)
+        while pending:
+            try:
+                kind, payload = self.results_q.get(timeout=5)
+            except queue.Empty:
+                self._check()
+                continue
+            if kind == "error":
+                self.abort()
+                raise RuntimeError(f"simulate writer failed:\n{payload}")
+            results.extend(payload)
+            pending -= 1
+        for proc in self.procs:
+            proc.join()
+        return results
+
+    def abort(self) -> None:
+        for proc in self.procs:
+            if proc.is_alive():
+                proc.terminate()
+            proc.join()
+
+    def _put(self, q: Any, msg: tuple[str, Any]) -> None:
+        while True:
+            try:
+                q.put(msg, timeout=5)
+                return
+            except queue.Full:
+                self._check()
+
+    def _check(self) -> None:
+        for proc in self.procs:
+            if not proc.is_alive() and proc.exitcode not in (0, None):
+                self.abort()
+                raise RuntimeError(f"{proc.name} died with exit code {proc.exitcode}")
+
+
+def _serve(
+    inq: Any, outq: Any, out: Path, window: Window, est: Estate, router: Router, ids: set[str]
+) -> None:
+    """A writer process: format and write the batches for its log sources."""
+    try:
+        output = Output(out, window, est, router, only=ids)
+        while True:
+            kind, payload = inq.get()
+            if kind == "add":
+                output.add_batch(payload)
+            elif kind == "finalize":
+                output.finalize(payload)
+            else:
+                outq.put(("done", output.results))
+                return
+    except Exception:  # the parent re-raises it with this traceback
+        outq.put(("error", traceback.format_exc()))
+
+
+def _weight(est: Estate, obs: Observer) -> float:
+    """Rough share of all lines a log source writes, to balance the workers."""
+    share = est.sites[obs.site].staff_share + 0.02
+    if obs.kind == "gateway":
+        g = est.gateways[obs.gw]
+        return share * {"all": 1.5, "vpn": 0.3, "none": 0.05}[g.traffic_log]
+    return share * (2.0 if obs.kind == "netflow" else 1.0) * len(obs.sees)
+
+
+def _delay(table: pl.DataFrame) -> pl.Series:
+    """Collector delay (microseconds) for gateway events: deterministic per event."""
+    ts_col = "ts" if "ts" in table.columns else "start"
+    h = mix(table[ts_col].to_numpy(), table["src"].to_numpy() if "src" in table.columns else 0)
+    return pl.Series("_delay", (h % np.uint64(800_000)).astype(np.int64), dtype=pl.Int64)

@@ -1,0 +1,116 @@
+"""How syslog-borne lines are framed in the collector's files, and time formatting.
+
+A gateway sends a message; what lands in the file depends on the collector. The styles below
+are the ones met in practice (and in the shared corpus):
+
+* ``rfc3339``: rsyslog's ``RSYSLOG_FileFormat``: arrival time with microseconds and the
+  sender's address, then the message (``2026-04-03T00:31:09.976660+00:00 192.168.2.1 date=…``).
+* ``bsd``: rsyslog's traditional file format: ``Mar  3 16:00:01 10.50.250.1 date=…``.
+* ``pri``: the raw datagram as received (a collector that stores what it gets), starting with
+  ``<PRI>``; Cisco ASA messages then carry the device's own ``logging timestamp``.
+* ``rfc5424``: ``<PRI>1 2025-03-03T10:00:01.123+09:00 host app - - - message``.
+* ``file``: no syslog framing at all (a program's own log file, e.g. OpenVPN's ``--log``).
+
+Collector arrival times are true time plus a small network delay; device timestamps are true
+time plus the device's clock skew. Both are seconds at most, as on a healthy network.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Final
+
+import polars as pl
+
+from vpnsentry.simulate.writers import Device
+
+_DAY_S: Final = 86400
+_CACHE: OrderedDict[tuple[str, str, int], pl.Series] = OrderedDict()
+_CACHE_DAYS: Final = 96
+#: Lines per day below which direct formatting beats building a day's table.
+_TABLE_MIN: Final = 40_000
+
+
+def when(us: pl.Expr, tz: str = "UTC") -> pl.Expr:
+    """UTC microseconds as a zone-aware datetime in ``tz``."""
+    t = pl.from_epoch(us, time_unit="us").dt.replace_time_zone("UTC")
+    return t if tz == "UTC" else t.dt.convert_time_zone(tz)
+
+
+def _day_table(fmt: str, tz: str, day: int) -> pl.Series:
+    """``fmt`` for every second of UTC day ``day`` (days since the epoch), cached."""
+    key = (fmt, tz, day)
+    hit = _CACHE.get(key)
+    if hit is not None:
+        _CACHE.move_to_end(key)
+        return hit
+    secs = pl.int_range(day * _DAY_S, (day + 1) * _DAY_S, eager=True, dtype=pl.Int64)
+    table = pl.select(when(pl.lit(secs) * 1_000_000, tz).dt.strftime(fmt)).to_series()
+    _CACHE[key] = table
+    if len(_CACHE) > _CACHE_DAYS:
+        _CACHE.popitem(last=False)
+    return table
+
+
+def strf(df: pl.DataFrame, us: pl.Expr, fmt: str, tz: str = "UTC") -> pl.Series:
+    """Format UTC microseconds ``us`` (evaluated on ``df``) to whole seconds with ``fmt``.
+
+    Why tables: a day has 86,400 seconds but a busy log a million lines, so each second is
+    formatted once per format and zone, and lines pick theirs by index.
+    """
+    secs = df.select((us // 1_000_000).alias("s")).to_series().to_numpy()
+    if not len(secs):
+        return pl.Series([], dtype=pl.String)
+    d0, d1 = int(secs.min()) // _DAY_S, int(secs.max()) // _DAY_S
+    days = range(d0, d1 + 1)
+    cached = all((fmt, tz, d) in _CACHE for d in days)
+    if not cached and (len(secs) < _TABLE_MIN * len(days) or len(days) > 40):
+        # Few lines (or sessions up for weeks): formatting them is cheaper than a table.
+        return df.select(when(us, tz).dt.strftime(fmt)).to_series()
+    table = pl.concat([_day_table(fmt, tz, d) for d in days])
+    return table.gather(pl.Series(secs - d0 * _DAY_S, dtype=pl.UInt32))
+
+
+def fraction(us: pl.Expr, digits: int) -> pl.Expr:
+    """The sub-second part of ``us`` as ``digits`` digits (6: microseconds, 3: ms)."""
+    return (us % 1_000_000 // int(10 ** (6 - digits))).cast(pl.String).str.zfill(digits)
+
+
+def frame(
+    df: pl.DataFrame,
+    body: pl.Expr,
+    dev: Device,
+    *,
+    arrival: pl.Expr,
+    device_ts: pl.Expr,
+    pri: int,
+    app: str = "-",
+) -> pl.Series:
+    """``body`` (evaluated on ``df``) framed in ``dev.header`` style.
+
+    ``arrival`` is when the collector received the line (UTC microseconds), ``device_ts``
+    the device's own clock reading, used by the RFC 5424 header the device writes itself.
+    """
+    style = dev.header
+    if style == "rfc3339":
+        head = strf(df, arrival, "%Y-%m-%dT%H:%M:%S")
+        parts = [pl.lit(head), pl.lit("."), fraction(arrival, 6), pl.lit(f"+00:00 {dev.ip} "), body]
+    elif style == "bsd":
+        parts = [pl.lit(strf(df, arrival, "%b %e %H:%M:%S")), pl.lit(f" {dev.ip} "), body]
+    elif style == "pri":
+        parts = [pl.lit(f"<{pri}>"), body]
+    elif style == "rfc5424":
+        parts = [
+            pl.lit(f"<{pri}>1 "),
+            pl.lit(strf(df, device_ts, "%Y-%m-%dT%H:%M:%S", dev.tz)),
+            pl.lit("."),
+            fraction(device_ts, 3),
+            pl.lit(strf(df, device_ts, "%:z", dev.tz)),
+            pl.lit(f" {dev.hostname} {app} - - - "),
+            body,
+        ]
+    elif style == "file":
+        parts = [body]
+    else:
+        raise ValueError(f"unknown header style {style!r}")
+    return df.select(pl.concat_str(parts).alias("line")).to_series()
