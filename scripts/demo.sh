@@ -8,10 +8,10 @@ vs=".venv/bin/vpnsentry"
 rm -rf "$out"
 mkdir -p "$out"
 echo "== simulate: 30 days, 300 users, scenario vpn-appliance-breach"
-$vs simulate --out "$out/logs" --days 30 --users 300 --scenario vpn-appliance-breach --seed 2019
+$vs simulate --out "$out/sim" --days 30 --users 300 --scenario vpn-appliance-breach --seed 2019
 echo
 echo "== ingest"
-$vs ingest "$out/logs" --store "$out/store" || [ $? -eq 1 ]   # 1: garbled lines quarantined
+$vs ingest "$out/sim/logs" --store "$out/store" || [ $? -eq 1 ]   # 1: garbled lines quarantined
 echo
 echo "== what is in the store"
 $vs stats --store "$out/store"
@@ -28,4 +28,4 @@ q "largest uploads to the Internet (bytes out per destination)" \
    FROM flows WHERE NOT ("destination.ip" LIKE $$10.%$$ OR "destination.ip" LIKE $$192.168.%$$
    OR "destination.ip" LIKE $$172.%$$) GROUP BY 1 ORDER BY bytes_out DESC LIMIT 10'
 echo
-echo "Logs: $out/logs   Store: $out/store   Ground truth: $out/logs/ground_truth.json"
+echo "Logs: $out/sim/logs   Store: $out/store   Ground truth: $out/sim/ground_truth.json"

@@ -21,6 +21,7 @@ from typing import Annotated, Any
 
 import duckdb
 import typer
+from rich import box
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -52,8 +53,9 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-out = Console(highlight=False, soft_wrap=False)
-err = Console(stderr=True, highlight=False)
+#: Piped output is not wrapped at 80 columns: it is read by tools and wide terminals.
+out = Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 200)
 
 StoreOpt = Annotated[
     Path,
@@ -165,19 +167,26 @@ def ingest(
             }
         )
         raise typer.Exit(int(stats.exit_code))
-    table = Table(title=None, show_edge=False)
-    for col in ("file", "format", "lines", "parsed", "quarantined", "ignored", "duplicates"):
-        table.add_column(col, justify="left" if col in ("file", "format") else "right")
+    counters = ("lines", "parsed", "quarantined", "ignored", "duplicates")
+    by_format: dict[str, list[int]] = {}
     for f in stats.files:
-        table.add_row(
-            Text(term(f.path, 80)),
-            Text(term(f.format)),
-            *(
-                f"{getattr(f, k):,}"
-                for k in ("lines", "parsed", "quarantined", "ignored", "duplicates")
-            ),
+        row = by_format.setdefault(f.format, [0] * (len(counters) + 1))
+        row[0] += 1
+        for i, k in enumerate(counters, start=1):
+            row[i] += int(getattr(f, k))
+    _print_table(
+        ["format", "files", *counters],
+        [(name, *vals) for name, vals in sorted(by_format.items())],
+    )
+    noisy = [f for f in stats.files if f.quarantined or f.problems or f.format == "unknown"]
+    if noisy:
+        out.print(Text(f"files with quarantined lines or problems ({len(noisy)}):"))
+        _print_table(
+            ["file", "format", "lines", "quarantined"],
+            [(f.path, f.format, f.lines, f.quarantined) for f in noisy[:20]],
         )
-    out.print(table)
+        if len(noisy) > 20:
+            out.print(Text(f"... and {len(noisy) - 20} more (--json lists every file)"))
     t = {k: stats.sum(k) for k in ("lines", "parsed", "quarantined", "ignored", "duplicates")}
     out.print(
         Text(
@@ -192,13 +201,16 @@ def ingest(
     for f in stats.files:
         for p in f.problems:
             err.print(Text(f"warning: {term(f.path, 120)}: {term(p)}"))
-        if f.format == "unknown":
-            err.print(
-                Text(
-                    f"warning: {term(f.path, 120)}: format not recognised; "
-                    "lines quarantined (use --format NAME to force one)"
-                )
+    unknown = [f.path for f in stats.files if f.format == "unknown"]
+    if unknown:
+        shown = ", ".join(term(p, 120) for p in unknown[:5])
+        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        err.print(
+            Text(
+                f"warning: {len(unknown)} files in no known format, their lines quarantined "
+                f"(force one with --format NAME): {shown}{more}"
             )
+        )
     for m in stats.missing:
         err.print(Text(f"warning: nothing matched {term(m, 200)}"))
     if t["quarantined"]:
@@ -226,7 +238,11 @@ def simulate(
         typer.Option("--sites", help="Estate/site inventory YAML (default: the bundled one)."),
     ] = None,
     start: Annotated[
-        str | None, typer.Option(help="First day, YYYY-MM-DD (default: DAYS before today).")
+        str | None,
+        typer.Option(
+            help="First day, YYYY-MM-DD (default: the estate file's simulation.start, so the "
+            "same seed always gives the same bytes)."
+        ),
     ] = None,
     list_scenarios: Annotated[
         bool, typer.Option("--list-scenarios", help="Describe the scenarios and exit.")
@@ -281,14 +297,14 @@ def simulate(
             progress=tick,
         )
     if as_json:
-        _json(dataclasses.asdict(summary))
+        _json({**dataclasses.asdict(summary), "lines": summary.lines})
         return
-    total = sum(summary.lines.values()) if isinstance(summary.lines, dict) else summary.lines
     out.print(
         Text(
-            f"wrote {total:,} lines in {len(summary.files)} files to {term(out_dir)} "
-            f"in {summary.seconds:.1f}s ({summary.garbled:,} deliberately garbled); "
-            f"ground truth: {term(out_dir / 'ground_truth.json')}"
+            f"wrote {summary.lines:,} lines in {len(summary.files)} files to "
+            f"{term(out_dir / 'logs')} in {summary.seconds:.1f}s "
+            f"({summary.garbled:,} deliberately garbled); {summary.steps} attack steps; "
+            f"ground truth: {term(summary.ground_truth)}"
         )
     )
 
@@ -429,7 +445,8 @@ def _cell(v: Any) -> str:
 
 
 def _print_table(cols: list[str], rows: list[tuple[Any, ...]]) -> None:
-    table = Table(show_edge=False)
+    """A table: boxed on a terminal, plain aligned columns when piped (no box characters)."""
+    table = Table(show_edge=False, box=box.HEAVY_HEAD if out.is_terminal else None)
     for c in cols:
         table.add_column(Text(term(c)))
     for r in rows:
