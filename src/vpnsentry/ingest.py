@@ -137,11 +137,11 @@ def ingest(
     stats = RunStats(missing=missing)
     store = Store.open(store_root, create=True)
     with store.writer() as writer:
-        lengths = store.head_lengths()
+        lengths = writer.head_lengths()
         batch = _Batch()
         for src in files:
             fstats = _ingest_file(
-                src, store, lengths, forced, tz, strict, batch, writer, stats, progress
+                src, lengths, forced, tz, strict, batch, writer, stats, progress
             )
             stats.files.append(fstats)
         batch.flush(writer, stats)
@@ -150,7 +150,7 @@ def ingest(
 
 
 def _resolve_identity(
-    src: SourceFile, store: Store, lengths: list[int]
+    src: SourceFile, writer: Writer, lengths: list[int]
 ) -> tuple[FileIdentity, int, int, str | None]:
     """The identity to record this file under, and where to resume (end, lines, format).
 
@@ -163,7 +163,7 @@ def _resolve_identity(
         if length > full.head_len:
             break
         cand = FileIdentity(hashlib.sha256(head[:length]).hexdigest(), length)
-        done = store.done(cand.head_sha, cand.head_len)
+        done = writer.done(cand.head_sha, cand.head_len)
         if done is not None:
             return cand, done.end, done.lines, done.format
     return full, 0, 0, None
@@ -171,7 +171,6 @@ def _resolve_identity(
 
 def _ingest_file(
     src: SourceFile,
-    store: Store,
     lengths: list[int],
     forced: Parser | None,
     tz: str,
@@ -181,7 +180,7 @@ def _ingest_file(
     stats: RunStats,
     progress: Progress | None,
 ) -> FileStats:
-    ident, start, done_lines, known_fmt = _resolve_identity(src, store, lengths)
+    ident, start, done_lines, known_fmt = _resolve_identity(src, writer, lengths)
     parser: Parser | None
     if forced is not None:
         parser = forced
@@ -191,7 +190,8 @@ def _ingest_file(
         parser = sniff(src.head()).parser
     name = parser.name if parser else "unknown"
     fstats = FileStats(str(src.path), name, duplicates=done_lines)
-    if ident.head_len == 0:
+    if ident.head_len == 0:  # empty, or unreadable from its first byte
+        fstats.problems.extend(p.message for p in src.problems)
         return fstats
     ctx = ParseContext(path=str(src.path), tz=tz)
     if ident.head_len < HEAD_BYTES and ident.head_len not in lengths:

@@ -54,7 +54,11 @@ def count(store: Path, sql: str) -> int:
 
 def test_corpus_ingest_adds_up_and_is_idempotent(tmp_path: Path) -> None:
     store = tmp_path / "store"
-    folders = [str(CORPUS / f) for f in ("fortinet_fortigate", "cisco_asa", "cisco_ftd", "zeek")]
+    # The raw samples only (globs), not Elastic's expected-output JSON next to them.
+    folders = [
+        str(CORPUS / f / "*" / "*.log")
+        for f in ("fortinet_fortigate", "cisco_asa", "cisco_ftd", "zeek")
+    ]
     _, first = ingest_json(store, *folders)
     t = first["totals"]
     assert t["lines"] == t["parsed"] + t["quarantined"] + t["ignored"]
@@ -126,7 +130,7 @@ def test_attacker_text_stays_text(tmp_path: Path) -> None:
     js = cli(
         "query", "--json", 'SELECT "user.name" FROM events ORDER BY 1', store=store, check=True
     ).stdout
-    assert json.loads(js.splitlines()[1])["user.name"] == evil
+    assert {json.loads(x)["user.name"] for x in js.splitlines()} == {evil, "ok"}
     assert count(store, "SELECT count(*) FROM events") == 2
 
 

@@ -36,10 +36,9 @@ def test_commit_then_read_and_recover(tmp_path: Path) -> None:
     tmp.write_bytes(b"partial")
     con = store.reader()
     assert con.execute("SELECT count(*) FROM events").fetchone() == (5,)
-    with store.writer():
-        pass
+    with store.writer() as w:
+        done = w.done("sha", 10)
     assert not orphan.exists() and not tmp.exists()
-    done = store.done("sha", 10)
     assert done is not None and done.end == 100 and done.lines == 5
 
 

@@ -9,14 +9,11 @@ identity they are what makes ingestion resumable and idempotent.
 from __future__ import annotations
 
 import glob
-import gzip
 import hashlib
-import os
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 import polars as pl
@@ -76,19 +73,74 @@ class SourceFile:
     compressed: bool
     problems: list[ReadProblem] = field(default_factory=list)
 
-    def open(self) -> BinaryIO:
-        """A binary stream of the decompressed content."""
-        if self.compressed:
-            return gzip.GzipFile(self.path, "rb")  # type: ignore[return-value]
-        return self.path.open("rb")
+    def blocks(self, start: int = 0, size: int = CHUNK_BYTES) -> Iterator[bytes]:
+        """Decompressed content from byte ``start``, in blocks of about ``size`` bytes.
+
+        A plain file is read up to the size it had when listed: lines appended meanwhile
+        are left for the next run, so a growing file is never read half-way into a line.
+        Gzip is decompressed incrementally with zlib so that a truncated or corrupt stream
+        still yields everything before the damage (``gzip.GzipFile`` raises instead); the
+        damage is recorded in ``problems``. Concatenated gzip members are all read.
+        """
+        if not self.compressed:
+            with self.path.open("rb") as fh:
+                fh.seek(start)
+                left = max(self.size - start, 0)
+                while left > 0:
+                    block = fh.read(min(size, left))
+                    if not block:
+                        self.problems.append(
+                            ReadProblem(str(self.path), "file shrank or vanished while read")
+                        )
+                        return
+                    left -= len(block)
+                    yield block
+            return
+        skip = start
+        for block in self._gunzip(size):
+            if skip >= len(block):
+                skip -= len(block)
+                continue
+            yield block[skip:]
+            skip = 0
+
+    def _gunzip(self, size: int) -> Iterator[bytes]:
+        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        fed = False  # has the current member's decompressor consumed input?
+        with self.path.open("rb") as fh:
+            while raw := fh.read(max(size // 4, 1)):
+                while raw:
+                    try:
+                        out = d.decompress(raw)
+                    except zlib.error as exc:
+                        self.problems.append(
+                            ReadProblem(str(self.path), f"corrupt gzip data, rest skipped: {exc}")
+                        )
+                        return
+                    fed = True
+                    if out:
+                        yield out
+                    if d.eof:  # a following member, if any, starts in unused_data
+                        raw = d.unused_data
+                        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                        fed = False
+                    else:
+                        raw = b""
+        if fed and not d.eof:
+            self.problems.append(
+                ReadProblem(str(self.path), "truncated gzip stream: read up to the cut")
+            )
 
     def head(self, n: int = 65536) -> bytes:
         """The first ``n`` decompressed bytes (less if the file is shorter or truncated)."""
-        with self.open() as fh:
-            try:
-                return fh.read(n)
-            except (EOFError, OSError, zlib.error):
-                return b""
+        got = bytearray()
+        problems = list(self.problems)
+        for block in self.blocks(0, max(n, 4096)):
+            got += block
+            if len(got) >= n:
+                break
+        self.problems[:] = problems  # sniffing is not reading: report problems once
+        return bytes(got[:n])
 
 
 def expand(paths: list[str]) -> tuple[list[SourceFile], list[str]]:
@@ -171,75 +223,31 @@ def _string_array(buf: bytes, starts: np.ndarray, n: int) -> pa.LargeStringArray
 def read_chunks(src: SourceFile, start: int = 0, chunk_bytes: int = CHUNK_BYTES) -> Iterator[Chunk]:
     """Yield chunks of complete lines from byte offset ``start`` of the decompressed stream.
 
-    The size of a plain file is taken when reading starts: lines appended during the read
-    are left for the next run (which continues from the recorded offset), so a file that
-    grows while read is never read half-way through a line. A truncated gzip stream yields
-    what could be decompressed and records a problem.
+    A final line without a newline is yielded at the end of the input (the file is taken as
+    complete as of its listed size; see ``SourceFile.blocks``).
     """
-    limit = src.size if not src.compressed else None
-    with src.open() as fh:
-        try:
-            _skip(fh, start)
-        except (EOFError, OSError, zlib.error) as exc:
-            src.problems.append(ReadProblem(str(src.path), f"cannot read: {exc}"))
-            return
-        pos = start
-        carry = b""
-        eof = False
-        while not eof:
-            want = (
-                chunk_bytes if limit is None else min(chunk_bytes, max(limit - pos - len(carry), 0))
-            )
-            try:
-                block = fh.read(want) if want else b""
-            except (EOFError, OSError, zlib.error) as exc:
-                src.problems.append(
-                    ReadProblem(str(src.path), f"truncated or corrupt input: {exc}")
-                )
-                block = b""
-            eof = not block
-            data = carry + block
-            if not data:
-                break
-            cut = data.rfind(b"\n")
-            if eof:
-                complete, carry = data, b""
-            elif cut < 0:
-                carry = data
-                continue
-            else:
-                complete, carry = data[: cut + 1], data[cut + 1 :]
-            lines, starts, replaced = decode_lines(complete)
-            yield Chunk(
-                lines=lines,
-                offsets=pl.Series("offset", starts + pos, dtype=pl.Int64),
-                start=pos,
-                end=pos + len(complete),
-                nbytes=len(complete),
-                replaced=replaced,
-            )
-            pos += len(complete)
-    if limit is not None:
-        try:
-            now = os.stat(src.path).st_size
-        except OSError:
-            now = -1
-        if now < limit:
-            src.problems.append(
-                ReadProblem(str(src.path), "file shrank or vanished while being read")
-            )
+    pos = start
+    carry = b""
+    for block in src.blocks(start, chunk_bytes):
+        data = carry + block
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            carry = data
+            continue
+        complete, carry = data[: cut + 1], data[cut + 1 :]
+        yield _chunk(complete, pos)
+        pos += len(complete)
+    if carry:
+        yield _chunk(carry, pos)
 
 
-def _skip(fh: BinaryIO, n: int) -> None:
-    """Advance a stream by ``n`` bytes (seek for plain files, read-and-drop for gzip)."""
-    if n <= 0:
-        return
-    if fh.seekable() and not isinstance(fh, gzip.GzipFile):
-        fh.seek(n)
-        return
-    left = n
-    while left:
-        got = fh.read(min(left, 1 << 20))
-        if not got:
-            raise EOFError(f"stream ends before offset {n}")
-        left -= len(got)
+def _chunk(data: bytes, pos: int) -> Chunk:
+    lines, starts, replaced = decode_lines(data)
+    return Chunk(
+        lines=lines,
+        offsets=pl.Series("offset", starts + pos, dtype=pl.Int64),
+        start=pos,
+        end=pos + len(data),
+        nbytes=len(data),
+        replaced=replaced,
+    )

@@ -164,24 +164,6 @@ class Store:
             out.setdefault(dataset, []).append(str(self.root / part))
         return out
 
-    def done(self, head_sha: str, head_len: int) -> Done | None:
-        """How far a file identity has been ingested, or None if never."""
-        with self._db(read_only=True) as con:
-            row = con.execute(
-                "SELECT max(end_offset), sum(lines), any_value(format) FROM manifest "
-                "WHERE head_sha = ? AND head_len = ?",
-                [head_sha, head_len],
-            ).fetchone()
-        if row is None or row[0] is None:
-            return None
-        return Done(int(row[0]), int(row[1]), str(row[2]))
-
-    def head_lengths(self) -> list[int]:
-        """Distinct identity lengths in the manifest (to recognise files seen when small)."""
-        with self._db(read_only=True) as con:
-            rows = con.execute("SELECT DISTINCT head_len FROM manifest").fetchall()
-        return sorted(int(r[0]) for r in rows)
-
     # -- reading --------------------------------------------------------------------------
 
     def reader(self) -> duckdb.DuckDBPyConnection:
@@ -213,10 +195,28 @@ class Store:
 
 
 class Writer:
-    """Writes batches of parsed tables and their manifest ranges, atomically."""
+    """Writes batches of parsed tables and their manifest ranges, atomically.
+
+    The manifest summary is read once when writing starts and kept up to date in memory:
+    a folder of thousands of files must not cost a catalog round trip per file.
+    """
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        with store._db(read_only=True) as con:
+            rows = con.execute(
+                "SELECT head_sha, head_len, max(end_offset), sum(lines), any_value(format) "
+                "FROM manifest GROUP BY ALL"
+            ).fetchall()
+        self._done = {(r[0], int(r[1])): Done(int(r[2]), int(r[3]), str(r[4])) for r in rows}
+
+    def done(self, head_sha: str, head_len: int) -> Done | None:
+        """How far a file identity has been ingested, or None if never."""
+        return self._done.get((head_sha, head_len))
+
+    def head_lengths(self) -> list[int]:
+        """Distinct identity lengths (to recognise files first seen while small)."""
+        return sorted({length for _, length in self._done})
 
     def commit(self, tables: dict[str, pl.DataFrame], ranges: list[Range]) -> int:
         """Write ``tables`` as parts per day, then record parts and ranges together.
@@ -239,7 +239,7 @@ class Writer:
                 name = f"part-{uuid.uuid4().hex}.parquet"
                 tmp = folder / (name + ".tmp")
                 part_df.drop("_day").write_parquet(
-                    tmp, compression="zstd", compression_level=3, statistics=True
+                    tmp, compression="zstd", compression_level=1, statistics=True
                 )
                 with tmp.open("rb") as fh:
                     os.fsync(fh.fileno())
@@ -266,6 +266,11 @@ class Writer:
                     ],
                 )
             con.execute("COMMIT")
+        for r in ranges:
+            key = (r.head_sha, r.head_len)
+            prev = self._done.get(key)
+            lines = r.lines + (prev.lines if prev else 0)
+            self._done[key] = Done(max(r.end, prev.end if prev else 0), lines, r.format)
         return sum(n for *_, n in written)
 
 
