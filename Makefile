@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	bash scripts/demo.sh $(DEMO)
 
-## system-deps: Debian packages the tests start for real (nfdump, softflowd, openvpn)
+## system-deps: Debian packages the tests start for real (nfdump, softflowd)
 system-deps:
 	bash scripts/install-system-deps.sh
 

@@ -5,7 +5,6 @@ set -euo pipefail
 need=()
 command -v nfdump    >/dev/null 2>&1 || need+=(nfdump)
 command -v softflowd >/dev/null 2>&1 || need+=(softflowd)
-command -v openvpn   >/dev/null 2>&1 || need+=(openvpn)
 [ ${#need[@]} -eq 0 ] && exit 0
 echo "installing system packages: ${need[*]}"
 SUDO=""

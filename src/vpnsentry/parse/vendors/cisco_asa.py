@@ -57,15 +57,14 @@ once per distinct header text.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Final
 
 import polars as pl
 
 from vpnsentry.parse.base import ParseContext, Parser, ParseResult, Reason, register
+from vpnsentry.parse.fields import canon_ipv6
 from vpnsentry.parse.timeparse import parse_bsd, parse_iso, plausible
 
 # --------------------------------------------------------------------------------------
@@ -728,16 +727,6 @@ def _stamp_time(n: int, ctx: ParseContext) -> pl.Expr:
 # --------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=65536)
-def _canon_ipv6(text: str) -> str | None:
-    """Canonical IPv6 text (RFC 5952 via ``ipaddress``); IPv4-mapped ones as IPv4."""
-    try:
-        addr = ipaddress.IPv6Address(text)
-    except ValueError:
-        return None
-    return str(addr.ipv4_mapped) if addr.ipv4_mapped else str(addr)
-
-
 def _convert(
     df: pl.DataFrame, ips: tuple[str, ...], ints: dict[str, tuple[pl.DataType, int | None]]
 ) -> tuple[pl.DataFrame, int]:
@@ -748,7 +737,7 @@ def _convert(
     (rare) through ``ipaddress`` once per distinct value.
     """
     six = pl.concat([df[c].filter(df[c].str.contains(":", literal=True)) for c in ips]).unique()
-    canon = {v: _canon_ipv6(v) for v in six.to_list()}
+    canon = {v: canon_ipv6(v) for v in six.to_list()}
     converted: dict[str, pl.Expr] = {}
     for c in ips:
         v6 = (

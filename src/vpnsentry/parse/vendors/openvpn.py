@@ -115,6 +115,7 @@ import polars as pl
 
 from vpnsentry.ecs import UTC_TS
 from vpnsentry.parse.base import ParseContext, Parser, ParseResult, Reason, register
+from vpnsentry.parse.fields import canonical_ip
 from vpnsentry.parse.syslog import split_header
 from vpnsentry.parse.timeparse import MONTHS, parse_naive, plausible
 from vpnsentry.parse.vendors.openvpn_status import (
@@ -122,7 +123,6 @@ from vpnsentry.parse.vendors.openvpn_status import (
     LATEST,
     SESSION_COLUMNS,
     addresses,
-    canonical_ip,
     client_columns,
     session_status,
 )
