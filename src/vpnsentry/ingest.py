@@ -12,6 +12,7 @@ import hashlib
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,23 +93,42 @@ class _Batch:
     would copy the growing batch again for every chunk.
     """
 
+    writer: Writer
+    pool: ThreadPoolExecutor
+    stats: RunStats
     tables: dict[str, list[pl.DataFrame]] = field(default_factory=dict)
     ranges: list[Range] = field(default_factory=list)
     nbytes: int = 0
     rows: int = 0
+    pending: Future[int] | None = None
 
     def add(self, out: ChunkOutput, rng: Range, nbytes: int) -> None:
         for name, df in out.tables.items():
             self.tables.setdefault(name, []).append(df)
             self.rows += len(df)
+        self.writer.claim(rng)
         self.ranges.append(rng)
         self.nbytes += nbytes
 
-    def flush(self, writer: Writer, stats: RunStats) -> None:
+    def flush(self, *, last: bool = False) -> None:
+        """Hand the batch to the writer thread, after the previous commit has finished.
+
+        Writing Parquet overlaps with reading and parsing the next batch; commits stay in
+        order and at most two batches are in memory.
+        """
+        self.wait()
         if self.ranges:
             tables = {k: pl.concat(v, rechunk=False) for k, v in self.tables.items()}
-            stats.rows_written += writer.commit(tables, self.ranges)
+            self.pending = self.pool.submit(self.writer.commit, tables, self.ranges)
         self.tables, self.ranges, self.nbytes, self.rows = {}, [], 0, 0
+        if last:
+            self.wait()
+
+    def wait(self) -> None:
+        """Wait for the commit in flight (re-raising its error, if any)."""
+        if self.pending is not None:
+            self.stats.rows_written += self.pending.result()
+            self.pending = None
 
 
 def ingest(
@@ -136,15 +156,17 @@ def ingest(
         on_start(files)
     stats = RunStats(missing=missing)
     store = Store.open(store_root, create=True)
-    with store.writer() as writer:
+    with store.writer() as writer, ThreadPoolExecutor(1, "vpnsentry-commit") as pool:
         lengths = writer.head_lengths()
-        batch = _Batch()
-        for src in files:
-            fstats = _ingest_file(
-                src, lengths, forced, tz, strict, batch, writer, stats, progress
-            )
-            stats.files.append(fstats)
-        batch.flush(writer, stats)
+        batch = _Batch(writer, pool, stats)
+        try:
+            for src in files:
+                fstats = _ingest_file(src, lengths, forced, tz, strict, batch, writer, progress)
+                stats.files.append(fstats)
+            batch.flush(last=True)
+        finally:
+            if batch.pending is not None and not batch.pending.done():
+                batch.pending.cancel()
     stats.seconds = time.monotonic() - started
     return stats
 
@@ -159,7 +181,7 @@ def _resolve_identity(
     """
     full = identity(src)
     head = src.head(full.head_len)
-    for length in lengths:
+    for length in sorted({*lengths, full.head_len}):
         if length > full.head_len:
             break
         cand = FileIdentity(hashlib.sha256(head[:length]).hexdigest(), length)
@@ -177,7 +199,6 @@ def _ingest_file(
     strict: bool,
     batch: _Batch,
     writer: Writer,
-    stats: RunStats,
     progress: Progress | None,
 ) -> FileStats:
     ident, start, done_lines, known_fmt = _resolve_identity(src, writer, lengths)
@@ -219,7 +240,7 @@ def _ingest_file(
         if progress:
             progress(chunk.nbytes, out.parsed)
         if batch.rows >= COMMIT_ROWS or batch.nbytes >= COMMIT_BYTES:
-            batch.flush(writer, stats)
+            batch.flush()
     fstats.problems.extend(p.message for p in src.problems)
     if fstats.replaced_bytes:
         fstats.problems.append(f"{fstats.replaced_bytes} undecodable bytes replaced by U+FFFD")

@@ -214,6 +214,18 @@ class Writer:
         """How far a file identity has been ingested, or None if never."""
         return self._done.get((head_sha, head_len))
 
+    def claim(self, r: Range) -> None:
+        """Note a range as taken by this run before it is committed.
+
+        A second file with the same content in the same run then resumes after it instead
+        of being ingested again. Only the committed catalog survives a crash, so a claim
+        that never commits is simply read again next run.
+        """
+        prev = self._done.get((r.head_sha, r.head_len))
+        lines = r.lines + (prev.lines if prev else 0)
+        end = max(r.end, prev.end if prev else 0)
+        self._done[(r.head_sha, r.head_len)] = Done(end, lines, r.format)
+
     def head_lengths(self) -> list[int]:
         """Distinct identity lengths (to recognise files first seen while small)."""
         return sorted({length for _, length in self._done})
@@ -266,11 +278,6 @@ class Writer:
                     ],
                 )
             con.execute("COMMIT")
-        for r in ranges:
-            key = (r.head_sha, r.head_len)
-            prev = self._done.get(key)
-            lines = r.lines + (prev.lines if prev else 0)
-            self._done[key] = Done(max(r.end, prev.end if prev else 0), lines, r.format)
         return sum(n for *_, n in written)
 
 
