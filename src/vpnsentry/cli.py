@@ -233,6 +233,12 @@ def simulate(
         typer.Option("--scenario", help="Attack scenario to inject (repeatable)."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed: same seed, same bytes.")] = 1,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1, max=64, help="Writer processes (output is byte-identical for any number)."
+        ),
+    ] = 1,
     sites: Annotated[
         Path | None,
         typer.Option("--sites", help="Estate/site inventory YAML (default: the bundled one)."),
@@ -295,6 +301,7 @@ def simulate(
             sites=sites,
             start=first,
             progress=tick,
+            workers=workers,
         )
     if as_json:
         _json({**dataclasses.asdict(summary), "lines": summary.lines})

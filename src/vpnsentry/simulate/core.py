@@ -10,6 +10,7 @@ order of generation (a user's home address in a given week) comes from a counter
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import ipaddress
 from dataclasses import dataclass
 from typing import Final
@@ -31,6 +32,11 @@ F64 = npt.NDArray[np.float64]
 #: No attack step: the row is benign.
 BENIGN: Final = -1
 
+#: Zeek connection states a generated flow can have (codes 0..4 of the ``state`` Enum).
+TCP_STATES: Final = ("SF", "S0", "REJ", "RSTO", "RSTR")
+#: Why an Enum: writers turn the state into vendor words by table lookup on its code.
+STATE: Final = pl.Enum(TCP_STATES)
+
 #: One network connection, as every flow source (gateway traffic log, Zeek, NetFlow) sees
 #: it. ``state`` is Zeek's conn_state; bytes are payload bytes per direction.
 FLOW_SCHEMA: Final[dict[str, pl.DataType]] = {
@@ -42,11 +48,12 @@ FLOW_SCHEMA: Final[dict[str, pl.DataType]] = {
     "dport": pl.Int32(),
     "proto": pl.UInt8(),
     "svc": pl.String(),
+    "svc_id": pl.UInt16(),  # index of ``svc`` in events.SERVICE_NAMES, for table lookups
     "ob": pl.Int64(),
     "rb": pl.Int64(),
     "op": pl.Int64(),
     "rp": pl.Int64(),
-    "state": pl.String(),
+    "state": STATE,
     "user": pl.String(),
     "tag": pl.Int32(),
 }
@@ -213,16 +220,54 @@ def ip_u32(addr: str | ipaddress.IPv4Address) -> int:
     return int(ipaddress.IPv4Address(addr))
 
 
-#: "a.b" for every 16-bit value: an address is two lookups and a dot.
-_HALVES: Final = pl.Series("halves", [f"{i >> 8}.{i & 255}" for i in range(65536)])
+@functools.cache
+def text_table(kind: str, suffix: str = "", prefix: str = "") -> pl.Series:
+    """A lookup table of rendered numbers, each between ``prefix`` and ``suffix``.
+
+    Why tables: Polars pays per piece and per row when it joins strings, and casting an
+    integer costs about as much as a piece, so a value from a small domain is rendered once
+    here and lines gather it by index (one piece instead of a cast, a pad and a separator).
+    ``kind``: ``hi`` ("a.b." for every 16-bit value: the upper half of an address), ``lo``
+    ("c.d", the lower half), ``dec`` (0-65535: ports), ``ms`` (000-999: milliseconds), ``us``
+    (000000-999999: microseconds).
+    """
+    if kind == "hi":
+        values = [f"{prefix}{i >> 8}.{i & 255}.{suffix}" for i in range(65536)]
+    elif kind == "lo":
+        values = [f"{prefix}{i >> 8}.{i & 255}{suffix}" for i in range(65536)]
+    elif kind == "dec":
+        values = [f"{prefix}{i}{suffix}" for i in range(65536)]
+    elif kind in ("ms", "us"):
+        width = 3 if kind == "ms" else 6
+        i = np.arange(10**width, dtype=np.int64)
+        digits = (i[:, None] // 10 ** np.arange(width - 1, -1, -1)) % 10 + ord("0")
+        head = np.tile(np.frombuffer(prefix.encode(), dtype=np.uint8), (len(i), 1))
+        tail = np.tile(np.frombuffer(suffix.encode(), dtype=np.uint8), (len(i), 1))
+        mat = np.concatenate([head, digits.astype(np.uint8), tail], axis=1)
+        return fixed_width_text(mat).alias(kind)
+    else:
+        raise ValueError(f"unknown table {kind!r}")
+    return pl.Series(kind, values, dtype=pl.String)
+
+
+def ip_parts(col: str | pl.Expr, suffix: str = "") -> list[pl.Expr]:
+    """A UInt32 address column as two ``concat_str`` pieces of dotted-quad text + ``suffix``."""
+    x = (pl.col(col) if isinstance(col, str) else col).cast(pl.UInt32)
+    return [
+        pl.lit(text_table("hi")).gather(x // 65536),
+        pl.lit(text_table("lo", suffix)).gather(x % 65536),
+    ]
 
 
 def ip_text(col: str | pl.Expr) -> pl.Expr:
     """A UInt32 address column as dotted-quad text (vectorized, by 16-bit table lookups)."""
-    x = (pl.col(col) if isinstance(col, str) else col).cast(pl.UInt32)
-    return pl.concat_str(
-        [pl.lit(_HALVES).gather(x // 65536), pl.lit("."), pl.lit(_HALVES).gather(x % 65536)]
-    )
+    return pl.concat_str(ip_parts(col))
+
+
+def port_text(col: str | pl.Expr, suffix: str = "") -> pl.Expr:
+    """A port (0-65535) column as text + ``suffix``, by table lookup."""
+    x = pl.col(col) if isinstance(col, str) else col
+    return pl.lit(text_table("dec", suffix)).gather(x.cast(pl.UInt32))
 
 
 def in_prefixes(prefixes: list[ipaddress.IPv4Network], h: npt.NDArray[np.uint64]) -> U32:

@@ -18,14 +18,15 @@ from vpnsentry.simulate.core import (
     I64,
     PORTAL_SCHEMA,
     SESSION_SCHEMA,
+    STATE,
+    TCP_STATES,
     U32,
     empty,
 )
 from vpnsentry.simulate.route import SERVICES
 from vpnsentry.simulate.services import Service
 
-#: Zeek connection states of TCP flows and how often they occur in office traffic.
-TCP_STATES = ("SF", "S0", "REJ", "RSTO", "RSTR")  # codes 0..4
+#: How often each of :data:`TCP_STATES` occurs in office TCP traffic.
 TCP_STATE_P = (0.93, 0.02, 0.01, 0.025, 0.015)
 
 
@@ -80,7 +81,8 @@ class Events:
         df = pl.DataFrame(cols)
         return df.with_columns(
             pl.col("svc").replace_strict(dict(enumerate(SERVICE_NAMES)), return_dtype=pl.String),
-            pl.col("state").replace_strict(dict(enumerate(TCP_STATES)), return_dtype=pl.String),
+            pl.col("svc").alias("svc_id"),
+            pl.col("state").replace_strict(dict(enumerate(TCP_STATES)), return_dtype=STATE),
             pl.when(pl.col("user") >= 0)
             .then(pl.lit(names).gather(pl.col("user").clip(0)))
             .otherwise(pl.lit(None, dtype=pl.String))

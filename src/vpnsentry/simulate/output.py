@@ -25,7 +25,7 @@ from typing import Any, Final
 import numpy as np
 import polars as pl
 
-from vpnsentry.simulate.core import DAY, Window, ip_u32, mix
+from vpnsentry.simulate.core import DAY, STATE, Window, ip_u32, mix
 from vpnsentry.simulate.estate import Estate
 from vpnsentry.simulate.events import Events
 from vpnsentry.simulate.route import Observer, Router
@@ -253,7 +253,7 @@ class Output:
             pl.lit(6, dtype=pl.UInt8).alias("proto"),
             pl.lit(517, dtype=pl.Int64).alias("ob"),
             pl.lit(1830, dtype=pl.Int64).alias("rb"),
-            pl.lit("RSTO").alias("state"),
+            pl.lit("RSTO", dtype=STATE).alias("state"),
             pl.lit(None, dtype=pl.String).alias("user"),
             "tag",
             "_delay",

@@ -48,7 +48,6 @@ EXTRA: Final = {
     )
 }
 SERVICES: Final = {**INTERNAL, **{s.name: s for s in INTERNET}, **EXTRA}
-ZEEK_NAME: Final = {k: v.zeek for k, v in SERVICES.items()}
 FORTI_NAME: Final = {k: v.forti for k, v in SERVICES.items()}
 
 
@@ -119,7 +118,7 @@ class Router:
     def enrich(self, flows: pl.DataFrame) -> pl.DataFrame:
         """Add ``src_site``, ``dst_site`` (-1: Internet), ``dst_role``, ``dst_crown``,
         ``src_gw``/``dst_gw`` (the gateway whose VPN pool holds the address, -1 if none),
-        ``zeek``/``forti`` service names and ``_delay`` (collector delay, microseconds)."""
+        ``forti`` (FortiGate's service name) and ``_delay`` (collector delay, microseconds)."""
         s = self._lookup(flows["src"].to_numpy())
         d = self._lookup(flows["dst"].to_numpy())
 
@@ -137,7 +136,6 @@ class Router:
             pl.Series("dst_crown", pick(self.crown, d, False), dtype=pl.Boolean),
             pl.Series("src_gw", pick(self.pool_gw, s, -1), dtype=pl.Int16),
             pl.Series("dst_gw", pick(self.pool_gw, d, -1), dtype=pl.Int16),
-            pl.col("svc").replace_strict(ZEEK_NAME, default="-").alias("zeek"),
             pl.col("svc").replace_strict(FORTI_NAME, default="tcp").alias("forti"),
             pl.Series("_delay", delay, dtype=pl.Int64),
         )

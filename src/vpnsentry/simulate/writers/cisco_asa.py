@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import polars as pl
 
-from vpnsentry.simulate.core import US, ip_text
+from vpnsentry.simulate.core import TCP_STATES, US, ip_parts, ip_text, port_text, text_table
 from vpnsentry.simulate.writers import Device
-from vpnsentry.simulate.writers.syslog import frame, strf
+from vpnsentry.simulate.writers.syslog import escape, frame_parts, strf
 
 _FACILITY = 20 * 8  # local4, the ASA default
 
@@ -40,28 +40,32 @@ _TEARDOWN = {
     "REJ": "TCP Reset-O",
     "RSTO": "TCP Reset-I",
     "RSTR": "TCP Reset-O",
-    "SH": "TCP FINs",
-    "OTH": "TCP FINs",
 }
 
 
 def _msg(
-    dev: Device, df: pl.DataFrame, ts: pl.Expr, sev: int, msgid: str, text: pl.Expr
+    dev: Device,
+    df: pl.DataFrame,
+    ts: pl.Expr,
+    sev: int,
+    msgid: str,
+    text: pl.Expr | list[pl.Expr],
 ) -> pl.DataFrame:
-    """One ASA message per row at true time ``ts``."""
+    """One ASA message per row at true time ``ts``; ``text`` is the message or its pieces."""
     if not len(df):
         return pl.DataFrame(schema={"_order": pl.Int64, "line": pl.String, "tag": pl.Int32})
     dts = ts + dev.skew_us
-    body = pl.concat_str(
-        [
-            pl.lit(strf(df, dts, "%b %d %Y %H:%M:%S")),
-            pl.lit(f" {dev.hostname} : %ASA-{sev}-{msgid}: "),
-            text,
-        ]
-    )
     arrival = ts + pl.col("_delay")
-    line = frame(df, body, dev, arrival=arrival, device_ts=dts, pri=_FACILITY + sev, app="%ASA")
-    return df.select(arrival.alias("_order"), pl.lit(line).alias("line"), pl.col("tag"))
+    head = frame_parts(df, dev, arrival=arrival, device_ts=dts, pri=_FACILITY + sev, app="%ASA")
+    stamp = f"%b %d %Y %H:%M:%S {escape(dev.hostname)} : %%ASA-"
+    line = pl.concat_str(
+        [*head, pl.lit(strf(df, dts, stamp)), pl.lit(f"{sev}-{msgid}: "), *_pieces(text)]
+    )
+    return df.select(arrival.alias("_order"), line.alias("line"), pl.col("tag"))
+
+
+def _pieces(text: pl.Expr | list[pl.Expr]) -> list[pl.Expr]:
+    return text if isinstance(text, list) else [text]
 
 
 def _gu(prefix: str = "") -> list[pl.Expr]:
@@ -308,63 +312,38 @@ def admin_lines(dev: Device, df: pl.DataFrame) -> pl.DataFrame:
     return pl.concat(out)
 
 
+#: Interface names a connection message can carry (``identity``: the box itself).
+_IFACES = ("outside", "inside", "identity")
+
+
+def _iface_code(col: str) -> pl.Expr:
+    """Index of the interface name in :data:`_IFACES`."""
+    return ((pl.col(col) == "inside").cast(pl.UInt32)) + (pl.col(col) == "identity").cast(
+        pl.UInt32
+    ) * 2
+
+
+def _port_then(col: str, suffixes: tuple[str, ...], choice: pl.Expr) -> pl.Expr:
+    """Port text followed by ``suffixes[choice]`` (one lookup in a stacked table)."""
+    table = pl.concat([text_table("dec", sfx) for sfx in suffixes])
+    return pl.lit(table).gather(pl.col(col).cast(pl.UInt32) + choice * 65536)
+
+
 def conn_lines(dev: Device, df: pl.DataFrame) -> pl.DataFrame:
     """302013/302014 (TCP) or 302015/302016 (UDP) for each connection through the ASA.
 
     Expects the router's columns ``inbound`` (Boolean: initiated from the lower-security
     side), ``src_if``/``dst_if`` (interface names), ``nat`` (mapped source or null) and
     ``connid``. Inbound messages name the initiator first ("for outside:client to
-    inside:server"), outbound ones the responder first, as the ASA does.
+    inside:server"), outbound ones the responder first, as the ASA does. Interface names
+    ride along with the port before them, so each line is one ``concat_str``.
     """
-    src = [
-        pl.col("src_if"),
-        pl.lit(":"),
-        ip_text("src"),
-        pl.lit("/"),
-        pl.col("sport").cast(pl.String),
-    ]
-    dst = [
-        pl.col("dst_if"),
-        pl.lit(":"),
-        ip_text("dst"),
-        pl.lit("/"),
-        pl.col("dport").cast(pl.String),
-    ]
-    src_real = [ip_text("src"), pl.lit("/"), pl.col("sport").cast(pl.String)]
-    src_mapped = (
-        pl.when(pl.col("nat").is_null())
-        .then(pl.concat_str(src_real))
-        .otherwise(pl.concat_str([ip_text("nat"), pl.lit("/"), pl.col("sport").cast(pl.String)]))
-    )
-    dst_real = [ip_text("dst"), pl.lit("/"), pl.col("dport").cast(pl.String)]
-    user = (
-        pl.when(pl.col("user").is_null())
-        .then(pl.lit(""))
-        .otherwise(pl.concat_str([pl.lit(" ("), pl.col("user"), pl.lit(")")]))
-    )
-    built_pairs = {
-        True: [
-            *src,
-            pl.lit(" ("),
-            src_mapped,
-            pl.lit(") to "),
-            *dst,
-            pl.lit(" ("),
-            *dst_real,
-            pl.lit(")"),
-        ],
-        False: [
-            *dst,
-            pl.lit(" ("),
-            *dst_real,
-            pl.lit(") to "),
-            *src,
-            pl.lit(" ("),
-            src_mapped,
-            pl.lit(")"),
-        ],
-    }
-    pairs = {True: [*src, pl.lit(" to "), *dst], False: [*dst, pl.lit(" to "), *src]}
+    iface = {side: _iface_code(f"{side}_if") for side in ("src", "dst")}
+    ports = {"src": "sport", "dst": "dport"}
+    user = (pl.lit(" (") + pl.col("user") + pl.lit(")")).fill_null("")
+    secs = pl.col("dur") // US
+    clock = pl.Series([f":{m:02d}:{s:02d} bytes " for m in range(60) for s in range(60)])
+    teardown_reason = pl.Series([f" {_TEARDOWN[s]}" for s in TCP_STATES], dtype=pl.String)
     parts = []
     for tcp, (b_id, t_id, proto) in (
         (True, ("302013", "302014", "TCP")),
@@ -374,34 +353,39 @@ def conn_lines(dev: Device, df: pl.DataFrame) -> pl.DataFrame:
             part = df.filter((pl.col("proto") == 6) == tcp, pl.col("inbound") == inbound)
             if not len(part):
                 continue
-            reason = (
-                [pl.lit(" "), pl.col("state").replace_strict(_TEARDOWN, default="TCP FINs")]
-                if tcp
-                else []
-            )
-            built = pl.concat_str(
-                [
-                    pl.lit(f"Built {'inbound' if inbound else 'outbound'} {proto} connection "),
-                    pl.col("connid").cast(pl.String),
-                    pl.lit(" for "),
-                    *built_pairs[inbound],
-                    user,
-                ]
-            )
-            teardown = pl.concat_str(
-                [
-                    pl.lit(f"Teardown {proto} connection "),
-                    pl.col("connid").cast(pl.String),
-                    pl.lit(" for "),
-                    *pairs[inbound],
-                    pl.lit(" duration "),
-                    _hms(pl.col("dur"), "colon"),
-                    pl.lit(" bytes "),
-                    (pl.col("ob") + pl.col("rb")).cast(pl.String),
-                    *reason,
-                    user,
-                ]
-            )
+            first, second = ("src", "dst") if inbound else ("dst", "src")
+            mapped = pl.col("nat").fill_null(pl.col("src"))
+            paren = {"src": mapped, "dst": pl.col("dst")}
+            ifname = tuple(f" for {name}:" for name in _IFACES)
+            built = [
+                pl.lit(f"Built {'inbound' if inbound else 'outbound'} {proto} connection "),
+                pl.col("connid").cast(pl.String),
+                pl.lit(pl.Series(ifname)).gather(iface[first]),
+                *ip_parts(first, "/"),
+                port_text(ports[first], " ("),
+                *ip_parts(paren[first], "/"),
+                _port_then(ports[first], tuple(f") to {n}:" for n in _IFACES), iface[second]),
+                *ip_parts(second, "/"),
+                port_text(ports[second], " ("),
+                *ip_parts(paren[second], "/"),
+                port_text(ports[second], ")"),
+                user,
+            ]
+            reason = [pl.lit(teardown_reason).gather(pl.col("state").to_physical())] if tcp else []
+            teardown = [
+                pl.lit(f"Teardown {proto} connection "),
+                pl.col("connid").cast(pl.String),
+                pl.lit(pl.Series(ifname)).gather(iface[first]),
+                *ip_parts(first, "/"),
+                _port_then(ports[first], tuple(f" to {n}:" for n in _IFACES), iface[second]),
+                *ip_parts(second, "/"),
+                port_text(ports[second], " duration "),
+                (secs // 3600).cast(pl.String),
+                pl.lit(clock).gather(secs % 3600),
+                (pl.col("ob") + pl.col("rb")).cast(pl.String),
+                *reason,
+                user,
+            ]
             parts.append(_msg(dev, part, pl.col("ts"), 6, b_id, built))
             parts.append(_msg(dev, part, pl.col("ts") + pl.col("dur"), 6, t_id, teardown))
     if not parts:

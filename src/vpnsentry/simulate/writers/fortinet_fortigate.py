@@ -42,8 +42,6 @@ _ACTION = {
     "REJ": "server-rst",
     "RSTO": "client-rst",
     "RSTR": "server-rst",
-    "SH": "close",
-    "OTH": "close",
 }
 
 

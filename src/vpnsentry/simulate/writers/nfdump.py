@@ -14,9 +14,9 @@ from typing import Final
 
 import polars as pl
 
-from vpnsentry.simulate.core import US, ip_text
+from vpnsentry.simulate.core import TCP_STATES, US, ip_parts, port_text, text_table
 from vpnsentry.simulate.writers import Device
-from vpnsentry.simulate.writers.syslog import fraction, strf
+from vpnsentry.simulate.writers.syslog import strf
 
 HEADER: Final = (
     "ts,te,td,sa,da,sp,dp,pr,flg,fwd,stos,ipkt,ibyt,opkt,obyt,in,out,sas,das,smk,dmk,dtos,dir,"
@@ -30,8 +30,6 @@ _FWD_FLAGS: Final = {
     "REJ": "....S.",
     "RSTO": ".APRS.",
     "RSTR": ".AP.S.",
-    "SH": "...S.F",
-    "OTH": ".A....",
 }
 _REV_FLAGS: Final = {
     "SF": ".AP.SF",
@@ -39,8 +37,6 @@ _REV_FLAGS: Final = {
     "REJ": ".A.R..",
     "RSTO": ".AP.S.",
     "RSTR": ".APRS.",
-    "SH": ".A....",
-    "OTH": ".A....",
 }
 _MIDDLE: Final = (
     ",0,0,0,0,0,0,0.0.0.0,0.0.0.0,0,0,"
@@ -72,14 +68,30 @@ def footer(day: dt.date, rows: pl.DataFrame) -> list[str]:
     ]
 
 
+def _proto_flags(direction: dict[str, str]) -> pl.Series:
+    """``pr,flg,fwd,stos,`` for every (protocol, state) code pair, indexed by
+    ``proto_code * len(TCP_STATES) + state_code`` (proto_code 0: TCP, 1: UDP, 2: other)."""
+    tcp = [f"TCP,{direction.get(s, '......')},0,0," for s in TCP_STATES]
+    other = [f"{p},......,0,0," for p in ("UDP", "ICMP") for _ in TCP_STATES]
+    return pl.Series([*tcp, *other], dtype=pl.String)
+
+
 def flow_lines(dev: Device, df: pl.DataFrame) -> pl.DataFrame:
     """Forward and (when the responder answered) reverse records for each flow.
 
     Expects the router's ``src_here`` column (the originator is on the exporter's LAN side)
-    for the interface indexes (1 = WAN, 2 = LAN).
+    for the interface indexes (1 = WAN, 2 = LAN). Every field that comes from a small
+    domain (addresses by halves, ports, protocol and flags, milliseconds, the constant
+    middle with the interface pair) is a table lookup, so a line is one ``concat_str`` of
+    17 pieces.
     """
     hdr = pl.when(pl.col("proto") == 6).then(40).otherwise(28)
     first_reply = pl.min_horizontal(pl.col("dur"), pl.lit(20_000))
+    n_states = len(TCP_STATES)
+    proto_code = (
+        pl.when(pl.col("proto") == 6).then(0).when(pl.col("proto") == 17).then(1).otherwise(2)
+    )
+    pf_code = (proto_code * n_states + pl.col("state").to_physical()).cast(pl.UInt32)
     fwd = df.select(
         pl.col("ts").alias("_s"),
         (pl.col("ts") + pl.col("dur")).alias("_e"),
@@ -87,11 +99,10 @@ def flow_lines(dev: Device, df: pl.DataFrame) -> pl.DataFrame:
         pl.col("dst").alias("_da"),
         pl.col("sport").alias("_sp"),
         pl.col("dport").alias("_dp"),
-        "proto",
-        pl.col("state").replace_strict(_FWD_FLAGS, default="......").alias("_flg"),
+        pf_code.alias("_pf"),
         pl.col("op").alias("_p"),
         (pl.col("ob") + pl.col("op") * hdr).alias("_b"),
-        pl.when(pl.col("src_here")).then(2).otherwise(1).alias("_in"),
+        pl.when(pl.col("src_here")).then(1).otherwise(0).cast(pl.UInt32).alias("_in"),
         "tag",
         "_delay",
     )
@@ -102,11 +113,10 @@ def flow_lines(dev: Device, df: pl.DataFrame) -> pl.DataFrame:
         pl.col("src").alias("_da"),
         pl.col("dport").alias("_sp"),
         pl.col("sport").alias("_dp"),
-        "proto",
-        pl.col("state").replace_strict(_REV_FLAGS, default="......").alias("_flg"),
+        (pf_code + 3 * n_states).alias("_pf"),
         pl.col("rp").alias("_p"),
         (pl.col("rb") + pl.col("rp") * hdr).alias("_b"),
-        pl.when(pl.col("src_here")).then(1).otherwise(2).alias("_in"),
+        pl.when(pl.col("src_here")).then(0).otherwise(1).cast(pl.UInt32).alias("_in"),
         "tag",
         "_delay",
     )
@@ -125,35 +135,26 @@ def flow_lines(dev: Device, df: pl.DataFrame) -> pl.DataFrame:
     e = pl.col("_e") + dev.skew_us
     td = pl.col("_e") - pl.col("_s")
     received = e + pl.col("_delay") * 40
-    # Protocol and flags together: a handful of distinct values, looked up once each.
-    key = pl.col("proto").cast(pl.String) + pl.lit("|") + pl.col("_flg")
-    combos = {f"6|{f}": f"TCP,{f}" for f in {*_FWD_FLAGS.values(), *_REV_FLAGS.values()}}
-    combos |= {"17|" + f: "UDP,......" for f in {*_FWD_FLAGS.values(), *_REV_FLAGS.values()}}
+    flags = pl.concat([_proto_flags(_FWD_FLAGS), _proto_flags(_REV_FLAGS)])
+    tail = _MIDDLE + dev.ip + ",0/0,1,"
+    in_out = pl.Series([",0,0,1,2" + tail, ",0,0,2,1" + tail], dtype=pl.String)
     line = pl.concat_str(
         [
             pl.lit(strf(rec, s, "%Y-%m-%d %H:%M:%S,")),
             pl.lit(strf(rec, e, "%Y-%m-%d %H:%M:%S,")),
             (td // US).cast(pl.String),
-            pl.lit("."),
-            (td % US // 1000).cast(pl.String).str.zfill(3),
-            pl.lit(","),
-            ip_text("_sa"),
-            pl.lit(","),
-            ip_text("_da"),
-            pl.lit(","),
-            pl.col("_sp").cast(pl.String),
-            pl.lit(","),
-            pl.col("_dp").cast(pl.String),
-            pl.lit(","),
-            key.replace_strict(combos, default="ICMP,......"),
-            pl.lit(",0,0,"),
+            pl.lit(text_table("ms", ",", ".")).gather(td % US // 1000),
+            *ip_parts("_sa", ","),
+            *ip_parts("_da", ","),
+            port_text("_sp", ","),
+            port_text("_dp", ","),
+            pl.lit(flags).gather(pl.col("_pf")),
             pl.col("_p").cast(pl.String),
             pl.lit(","),
             pl.col("_b").cast(pl.String),
-            pl.when(pl.col("_in") == 2).then(pl.lit(",0,0,2,1")).otherwise(pl.lit(",0,0,1,2")),
-            pl.lit(_MIDDLE + dev.ip + ",0/0,1,"),
+            pl.lit(in_out).gather(pl.col("_in")),
             pl.lit(strf(rec, received, "%Y-%m-%d %H:%M:%S.")),
-            fraction(received, 3),
+            pl.lit(text_table("ms")).gather(received % US // 1000),
         ]
     )
     return rec.select(

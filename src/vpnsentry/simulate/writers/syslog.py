@@ -22,6 +22,7 @@ from typing import Final
 
 import polars as pl
 
+from vpnsentry.simulate.core import text_table
 from vpnsentry.simulate.writers import Device
 
 _DAY_S: Final = 86400
@@ -71,9 +72,41 @@ def strf(df: pl.DataFrame, us: pl.Expr, fmt: str, tz: str = "UTC") -> pl.Series:
     return table.gather(pl.Series(secs - d0 * _DAY_S, dtype=pl.UInt32))
 
 
-def fraction(us: pl.Expr, digits: int) -> pl.Expr:
-    """The sub-second part of ``us`` as ``digits`` digits (6: microseconds, 3: ms)."""
-    return (us % 1_000_000 // int(10 ** (6 - digits))).cast(pl.String).str.zfill(digits)
+def frame_parts(
+    df: pl.DataFrame,
+    dev: Device,
+    *,
+    arrival: pl.Expr,
+    device_ts: pl.Expr,
+    pri: int,
+    app: str = "-",
+) -> list[pl.Expr]:
+    """The ``concat_str`` pieces that go before a message body in ``dev.header`` style.
+
+    ``arrival`` is when the collector received the line (UTC microseconds), ``device_ts``
+    the device's own clock reading, used by the RFC 5424 header the device writes itself.
+    Pieces rather than a string, so a writer joins header and body in one pass.
+    """
+    style = dev.header
+    if style == "rfc3339":
+        return [
+            pl.lit(strf(df, arrival, "%Y-%m-%dT%H:%M:%S")),
+            pl.lit(text_table("us", f"+00:00 {dev.ip} ", ".")).gather(arrival % 1_000_000),
+        ]
+    if style == "bsd":
+        return [pl.lit(strf(df, arrival, f"%b %e %H:%M:%S {escape(dev.ip)} "))]
+    if style == "pri":
+        return [pl.lit(f"<{pri}>")]
+    if style == "rfc5424":
+        return [
+            pl.lit(f"<{pri}>1 "),
+            pl.lit(strf(df, device_ts, "%Y-%m-%dT%H:%M:%S", dev.tz)),
+            pl.lit(text_table("ms", "", ".")).gather(device_ts % 1_000_000 // 1000),
+            pl.lit(strf(df, device_ts, f"%:z {escape(dev.hostname)} {escape(app)} - - - ", dev.tz)),
+        ]
+    if style == "file":
+        return []
+    raise ValueError(f"unknown header style {style!r}")
 
 
 def frame(
@@ -86,31 +119,11 @@ def frame(
     pri: int,
     app: str = "-",
 ) -> pl.Series:
-    """``body`` (evaluated on ``df``) framed in ``dev.header`` style.
+    """``body`` (evaluated on ``df``) framed in ``dev.header`` style; see :func:`frame_parts`."""
+    parts = frame_parts(df, dev, arrival=arrival, device_ts=device_ts, pri=pri, app=app)
+    return df.select(pl.concat_str([*parts, body]).alias("line")).to_series()
 
-    ``arrival`` is when the collector received the line (UTC microseconds), ``device_ts``
-    the device's own clock reading, used by the RFC 5424 header the device writes itself.
-    """
-    style = dev.header
-    if style == "rfc3339":
-        head = strf(df, arrival, "%Y-%m-%dT%H:%M:%S")
-        parts = [pl.lit(head), pl.lit("."), fraction(arrival, 6), pl.lit(f"+00:00 {dev.ip} "), body]
-    elif style == "bsd":
-        parts = [pl.lit(strf(df, arrival, "%b %e %H:%M:%S")), pl.lit(f" {dev.ip} "), body]
-    elif style == "pri":
-        parts = [pl.lit(f"<{pri}>"), body]
-    elif style == "rfc5424":
-        parts = [
-            pl.lit(f"<{pri}>1 "),
-            pl.lit(strf(df, device_ts, "%Y-%m-%dT%H:%M:%S", dev.tz)),
-            pl.lit("."),
-            fraction(device_ts, 3),
-            pl.lit(strf(df, device_ts, "%:z", dev.tz)),
-            pl.lit(f" {dev.hostname} {app} - - - "),
-            body,
-        ]
-    elif style == "file":
-        parts = [body]
-    else:
-        raise ValueError(f"unknown header style {style!r}")
-    return df.select(pl.concat_str(parts).alias("line")).to_series()
+
+def escape(text: str) -> str:
+    """Literal text inside a strftime format."""
+    return text.replace("%", "%%")

@@ -15,8 +15,20 @@ from typing import Final
 import numpy as np
 import polars as pl
 
-from vpnsentry.simulate.core import US, base62, fixed_width_text, ip_text, mix
+from vpnsentry.simulate.core import (
+    TCP_STATES,
+    US,
+    base62,
+    fixed_width_text,
+    ip_parts,
+    mix,
+    port_text,
+    text_table,
+)
+from vpnsentry.simulate.events import SERVICE_NAMES
+from vpnsentry.simulate.route import SERVICES
 from vpnsentry.simulate.writers import Device
+from vpnsentry.simulate.writers.syslog import strf
 
 FIELDS: Final = (
     "ts",
@@ -71,8 +83,6 @@ _HISTORY: Final = {
     ("tcp", "REJ"): "Sr",
     ("tcp", "RSTO"): "ShADadR",
     ("tcp", "RSTR"): "ShADadr",
-    ("tcp", "SH"): "ShAFf",
-    ("tcp", "OTH"): "CC",
     ("udp", "SF"): "Dd",
     ("udp", "S0"): "D",
 }
@@ -108,51 +118,77 @@ def _private(col: str) -> pl.Expr:
     )
 
 
+def _service_table() -> pl.Series:
+    """``proto\tservice\t`` per service code (a service has one protocol)."""
+    names = {6: "tcp", 17: "udp"}
+    return pl.Series(
+        [f"{names.get(SERVICES[s].proto, 'icmp')}\t{SERVICES[s].zeek}\t" for s in SERVICE_NAMES],
+        dtype=pl.String,
+    )
+
+
+def _state_table() -> pl.Series:
+    """``conn_state\tlocal_orig\tlocal_resp\tmissed_bytes\thistory\t`` per code
+    ``((udp * n_states + state) * 2 + local_orig) * 2 + local_resp``."""
+    rows = []
+    for proto in ("tcp", "udp"):
+        for state in TCP_STATES:
+            for lo in "FT":
+                for lr in "FT":
+                    history = _HISTORY.get((proto, state), "-")
+                    rows.append(f"{state}\t{lo}\t{lr}\t0\t{history}\t")
+    return pl.Series(rows, dtype=pl.String)
+
+
 def conn_lines(dev: Device, df: pl.DataFrame) -> pl.DataFrame:
-    """One ``conn.log`` row per flow, ordered (by the caller) on the flow's end."""
+    """One ``conn.log`` row per flow, ordered (by the caller) on the flow's end.
+
+    Tabs are part of the looked-up pieces (times, addresses, ports, the service and the
+    state block), so a row is one ``concat_str`` of 24 pieces.
+    """
     n = len(df)
     h = mix(df["ts"].to_numpy(), df["src"].to_numpy(), df["sport"].to_numpy(), len(dev.id))
-    uid = np.concatenate([np.full((n, 1), ord("C"), dtype=np.uint8), base62(h, 17)], axis=1)
-    proto = (
-        pl.when(pl.col("proto") == 6)
-        .then(pl.lit("tcp"))
-        .when(pl.col("proto") == 17)
-        .then(pl.lit("udp"))
-        .otherwise(pl.lit("icmp"))
+    uid = np.concatenate(
+        [
+            np.full((n, 1), ord("C"), dtype=np.uint8),
+            base62(h, 17),
+            np.full((n, 1), ord("\t"), dtype=np.uint8),
+        ],
+        axis=1,
     )
-    key = pl.concat_str([proto, pl.lit("|"), pl.col("state")])
-    history = key.replace_strict({f"{p}|{s}": v for (p, s), v in _HISTORY.items()}, default="-")
+    udp = (pl.col("proto") == 17).cast(pl.UInt32)
+    state = (
+        ((udp * len(TCP_STATES) + pl.col("state").to_physical()) * 2 + _private("src")) * 2
+        + _private("dst")
+    ).cast(pl.UInt32)
     hdr = pl.when(pl.col("proto") == 6).then(40).otherwise(28)
     ts = pl.col("ts") + dev.skew_us
-    secs = (ts // US).cast(pl.String)
-    frac = (ts % US).cast(pl.String).str.zfill(6)
-    dur_s = (pl.col("dur") // US).cast(pl.String)
-    dur_f = (pl.col("dur") % US).cast(pl.String).str.zfill(6)
     body = pl.concat_str(
         [
-            pl.concat_str([secs, pl.lit("."), frac]),
+            pl.lit(strf(df, ts, "%s.")),
+            pl.lit(text_table("us", "\t")).gather(ts % US),
             pl.col("_uid"),
-            ip_text("src"),
-            pl.col("sport").cast(pl.String),
-            ip_text("dst"),
-            pl.col("dport").cast(pl.String),
-            proto,
-            pl.col("zeek"),
-            pl.concat_str([dur_s, pl.lit("."), dur_f]),
+            *ip_parts("src", "\t"),
+            port_text("sport", "\t"),
+            *ip_parts("dst", "\t"),
+            port_text("dport", "\t"),
+            pl.lit(_service_table()).gather(pl.col("svc_id")),
+            (pl.col("dur") // US).cast(pl.String),
+            pl.lit(text_table("us", "\t", ".")).gather(pl.col("dur") % US),
             pl.col("ob").cast(pl.String),
+            pl.lit("\t"),
             pl.col("rb").cast(pl.String),
-            pl.col("state"),
-            pl.when(_private("src")).then(pl.lit("T")).otherwise(pl.lit("F")),
-            pl.when(_private("dst")).then(pl.lit("T")).otherwise(pl.lit("F")),
-            pl.lit("0"),
-            history,
+            pl.lit("\t"),
+            pl.lit(_state_table()).gather(state),
             pl.col("op").cast(pl.String),
+            pl.lit("\t"),
             (pl.col("ob") + pl.col("op") * hdr).cast(pl.String),
+            pl.lit("\t"),
             pl.col("rp").cast(pl.String),
+            pl.lit("\t"),
             (pl.col("rb") + pl.col("rp") * hdr).cast(pl.String),
-            pl.lit("(empty)"),
-        ],
-        separator="\t",
+            pl.lit("\t(empty)"),
+        ]
     )
     return df.with_columns(fixed_width_text(uid).alias("_uid")).select(
         (pl.col("ts") + pl.col("dur") + dev.skew_us).alias("_order"),
