@@ -13,7 +13,9 @@ quoted, numbers and addresses bare, ``eventtime`` in nanoseconds. Messages writt
   44546 (attribute) and 44547 (object attribute) with ``cfgpath``/``cfgobj``/``cfgattr``.
 * Traffic: ``type="traffic" subtype="forward"`` at session close, one line per session.
 
-``sentbyte`` in 39948 is what the client sent (the tunnel's upload), ``rcvdbyte`` what it got.
+``sentbyte``/``rcvdbyte`` in 39948 are counted by the gateway, as in its IPsec statistics:
+``rcvdbyte`` is what the client sent (the tunnel's upload), ``sentbyte`` what it got. The
+parser reads them the same way (and so does Elastic's pipeline).
 """
 
 from __future__ import annotations
@@ -202,9 +204,9 @@ def session_lines(dev: Device, df: pl.DataFrame) -> pl.DataFrame:
             pl.lit(' reason="N/A" duration='),
             ((pl.col("end") - pl.col("start")) // US).cast(pl.String),
             pl.lit(" sentbyte="),
-            pl.col("out_bytes").cast(pl.String),
-            pl.lit(" rcvdbyte="),
             pl.col("in_bytes").cast(pl.String),
+            pl.lit(" rcvdbyte="),
+            pl.col("out_bytes").cast(pl.String),
             pl.lit(' msg="SSL tunnel shutdown"'),
         ],
     )
