@@ -204,3 +204,9 @@ def _python_says_ip(text: str) -> bool:
 def test_valid_ip_agrees_with_the_ipaddress_module(texts: list[str]) -> None:
     got = pl.Series(texts, dtype=pl.String).to_frame("a").select(valid_ip(pl.col("a")))
     assert got.to_series().is_not_null().to_list() == [_python_says_ip(t) for t in texts]
+
+
+def test_empty_separator_directive_does_not_break_the_header() -> None:
+    """Found by the property test: a cut ``#separator `` line must not crash the parser."""
+    rows = parse_rows("zeek_conn", ["#separator ", "#"])
+    assert rows == [{"ignored": True}, {"ignored": True}]

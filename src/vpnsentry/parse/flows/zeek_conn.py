@@ -241,11 +241,12 @@ class _Header:
         """The state after directive ``line`` (``#open``, ``#types``, ``#close`` change nothing).
 
         ``#separator`` is the one directive written with a space, because the separator is not
-        known before it; its value is escaped (``\\x09``).
+        known before it; its value is escaped (``\\x09``). An empty separator (a cut or forged
+        header) cannot split anything, so the previous one stays.
         """
         if line.startswith("#separator "):
             value = _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), line[len("#separator ") :])
-            return replace(self, sep=value)
+            return replace(self, sep=value) if value else self
         name, _, value = line.partition(self.sep)
         if name == "#empty_field":
             return replace(self, empty=value)
