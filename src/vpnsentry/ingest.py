@@ -35,8 +35,8 @@ from vpnsentry.store.store import Range, Store, Writer
 #: Rows buffered before a commit: big enough for few, well-compressed parts, small enough
 #: to keep peak memory far under the 2 GB budget. ``VPNSENTRY_COMMIT_ROWS`` lowers it on
 #: small machines (and lets the crash test commit often).
-COMMIT_ROWS = int(os.environ.get("VPNSENTRY_COMMIT_ROWS", "1000000"))
-COMMIT_BYTES = 256 * 1024 * 1024
+COMMIT_ROWS = int(os.environ.get("VPNSENTRY_COMMIT_ROWS", "250000"))
+COMMIT_BYTES = 64 * 1024 * 1024
 
 
 @dataclass
