@@ -190,9 +190,13 @@ def main() -> None:
     ap.add_argument(
         "--generate", nargs=3, metavar=("FORMAT", "LINES", "PATH"), help=argparse.SUPPRESS
     )
+    ap.add_argument("--floor", metavar="PATH", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.generate:
         generate(args.generate[0], int(args.generate[1]), Path(args.generate[2]))
+        return
+    if args.floor:
+        print(floor(Path(args.floor)))
         return
     OUT.mkdir(exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="vpnsentry-bench-"))
@@ -208,8 +212,9 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for fmt in args.formats.split(","):
         path = work / f"{fmt}.log"
-        # In a child process: a forked child's peak RSS counts the parent's pages until it
-        # execs, so this process must stay small for the RSS measured by wait4 to be true.
+        # Generation and the floor run in child processes: a forked child's peak RSS counts
+        # the parent's pages until it execs, so this process must stay small for the RSS
+        # that wait4 reports for the ingest to be the ingest's own.
         subprocess.run(
             [sys.executable, __file__, "--generate", fmt, str(args.lines), str(path)], check=True
         )
@@ -217,7 +222,8 @@ def main() -> None:
         floors, secs, rss = [], [], []
         totals: dict[str, int] = {}
         for _ in range(args.runs):
-            floors.append(floor(path))
+            probe = [sys.executable, __file__, "--floor", str(path)]
+            floors.append(float(subprocess.run(probe, check=True, capture_output=True).stdout))
             store = work / "store"
             shutil.rmtree(store, ignore_errors=True)
             s, r, totals = ingest_once(path, store)
