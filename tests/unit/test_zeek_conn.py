@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from tests.conftest import GOLDEN, make_ctx
 from tests.helpers import parse_rows, read_lines
 from vpnsentry.parse.base import ParseContext, get_parser
-from vpnsentry.parse.flows.zeek_conn import valid_ip
+from vpnsentry.parse.fields import valid_ip
 from vpnsentry.parse.run import parse_chunk
 
 CASES = GOLDEN / "parse" / "zeek_conn"

@@ -43,7 +43,7 @@ from typing import Final
 import polars as pl
 
 from vpnsentry.parse.base import ParseContext, Parser, ParseResult, Reason, register
-from vpnsentry.parse.flows.zeek_conn import (
+from vpnsentry.parse.fields import (
     PORT_MAX,
     bounded_int,
     build_flows,

@@ -30,176 +30,32 @@ Mapping decisions:
   reader at hand and, unlike Polars' ``json_decode``, a value of an unexpected type becomes
   text instead of failing the whole chunk.
 
-The helpers in the first section are shared with the nfdump parser.
+The helpers shared with the nfdump parser live in ``parse/fields.py``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Final
 
 import duckdb
 import polars as pl
 
-from vpnsentry.ecs import UTC_TS
 from vpnsentry.parse.base import ParseContext, Parser, ParseResult, Reason, register
-from vpnsentry.parse.timeparse import parse_iso, plausible
-
-# --- vectorized helpers shared by the flow parsers -------------------------------------------
-
-_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
-_V4 = rf"(?:{_OCTET}\.){{3}}{_OCTET}"
-_H = r"[0-9A-Fa-f]{1,4}"
-_V6 = "|".join(
-    [
-        rf"(?:{_H}:){{7}}{_H}",
-        rf"(?:{_H}:){{1,7}}:",
-        rf"(?:{_H}:){{1,6}}:{_H}",
-        rf"(?:{_H}:){{1,5}}(?::{_H}){{1,2}}",
-        rf"(?:{_H}:){{1,4}}(?::{_H}){{1,3}}",
-        rf"(?:{_H}:){{1,3}}(?::{_H}){{1,4}}",
-        rf"(?:{_H}:){{1,2}}(?::{_H}){{1,5}}",
-        rf"{_H}:(?::{_H}){{1,6}}",
-        rf":(?::{_H}){{1,7}}",
-        "::",
-        # IPv4 in the last 32 bits (::ffff:192.0.2.1, 64:ff9b::192.0.2.1)
-        rf"(?:{_H}:){{6}}{_V4}",
-        rf"::(?:{_H}:){{0,5}}{_V4}",
-        *(rf"(?:{_H}:){{{n}}}:(?:{_H}:){{0,{5 - n}}}{_V4}" for n in range(1, 6)),
-    ]
+from vpnsentry.parse.fields import (
+    PORT_MAX,
+    bounded_int,
+    build_flows,
+    count,
+    epoch_to_utc,
+    keep_rows,
+    rejects,
+    seconds_to_ns,
+    split_delimited,
+    valid_ip,
 )
-#: A textual IPv4 or IPv6 address as inet_ntop and Zeek write them (no zone index).
-IP_RE: Final = rf"^(?:{_V4}|{_V6})$"
-PORT_MAX: Final = 65535
-COUNT_MAX: Final = 2**63 - 1
-
-
-def valid_ip(text: pl.Expr) -> pl.Expr:
-    """``text`` where it is an IPv4 or IPv6 address, else null."""
-    return pl.when(text.str.contains(IP_RE)).then(text)
-
-
-def bounded_int(text: pl.Expr, high: int, dtype: pl.DataType) -> pl.Expr:
-    """``text`` as an integer in ``0..high`` of ``dtype``, else null (ports, counters)."""
-    value = text.cast(pl.Int64, strict=False)
-    return pl.when(value.is_between(0, high)).then(value).cast(dtype)
-
-
-def count(text: pl.Expr) -> pl.Expr:
-    """A byte or packet counter: a non-negative Int64, else null."""
-    return bounded_int(text, COUNT_MAX, pl.Int64())
-
-
-def seconds_to_ns(text: pl.Expr) -> pl.Expr:
-    """A non-negative duration in (fractional) seconds as integer nanoseconds, else null."""
-    value = text.cast(pl.Float64, strict=False)
-    ok = value.is_finite() & (value >= 0) & (value < 1e9)
-    return pl.when(ok).then((value * 1e9).round(0)).cast(pl.Int64)
-
-
-def epoch_to_utc(text: pl.Expr) -> pl.Expr:
-    """Epoch seconds (with fraction) or, above 1e11, epoch milliseconds, to UTC; else null."""
-    value = text.cast(pl.Float64, strict=False)
-    scale = pl.when(value < 1e11).then(pl.lit(1e6)).otherwise(pl.lit(1e3))
-    us = (value * scale).round(0).cast(pl.Int64, strict=False)
-    return us.cast(pl.Datetime("us")).dt.replace_time_zone("UTC").cast(UTC_TS)
-
-
-def rejects(rows: pl.DataFrame, reason: Reason, detail: pl.Expr | str) -> pl.DataFrame:
-    """Rows of ``rows`` (column ``_row``) as ``ParseResult.rejected`` entries."""
-    text = pl.lit(detail) if isinstance(detail, str) else detail
-    return rows.select(
-        pl.col("_row").cast(pl.UInt32),
-        pl.lit(reason.value).alias("reason"),
-        text.cast(pl.String).alias("detail"),
-    )
-
-
-def keep_rows(df: pl.DataFrame, keep: pl.Expr) -> pl.DataFrame:
-    """``df.filter(keep)``, without copying every string column when all rows are kept."""
-    mask = df.select(keep).to_series()
-    return df if mask.all() else df.filter(mask)
-
-
-def split_delimited(
-    part: pl.DataFrame,
-    sep: str,
-    names: tuple[str, ...],
-    wanted: Sequence[str],
-    nulls: Sequence[str],
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Split ``part["_line"]`` into the ``names`` of its header, keeping the ``wanted`` ones.
-
-    Returns (rows with ``_row`` and the wanted fields as strings, rejected rows). Values in
-    ``nulls`` become null; a wanted name the header lacks is an all-null column. A line with
-    fewer fields than the header is truncated; one with more does not match the header.
-    One ``str.split`` to a list (measured faster than ``splitn`` to a struct: one string
-    buffer instead of one column per field), on the streaming engine so it uses all cores.
-    """
-    parts = pl.col("_parts")
-
-    def field(name: str) -> pl.Expr:
-        if name not in names:
-            return pl.lit(None, pl.String).alias(name)
-        value = parts.list.get(names.index(name), null_on_oob=True)
-        return pl.when(value.is_in(list(nulls))).then(None).otherwise(value).alias(name)
-
-    split = (
-        part.lazy()
-        .with_columns(pl.col("_line").str.split(sep).alias("_parts"))
-        .select("_row", parts.list.len().alias("_n"), *(field(name) for name in wanted))
-        .collect(engine="streaming")
-    )
-    n = pl.col("_n")
-    detail = pl.format("{} fields, the header names {}", n, pl.lit(len(names)))
-    wrong = pl.concat(
-        [
-            rejects(split.filter(n < len(names)), Reason.TRUNCATED, detail),
-            rejects(split.filter(n > len(names)), Reason.NO_MATCH, detail),
-        ]
-    )
-    good = keep_rows(split, n == len(names)).select("_row", *wanted)
-    return good, wrong
-
-
-def build_flows(
-    raw: pl.DataFrame,
-    checked: Mapping[str, tuple[str, pl.Expr]],
-    derived: Sequence[Mapping[str, pl.Expr]],
-    *,
-    dataset: str,
-    ts_detail: pl.Expr,
-) -> tuple[pl.DataFrame, pl.DataFrame, int]:
-    """The ``flows`` table from ``raw`` string fields (null where the log had no value).
-
-    ``checked`` maps an ECS column to (its raw column, its conversion): a raw value that is
-    present but converts to null is a dropped value, counted as the parser contract asks.
-    ``derived`` are stages of further columns; each stage may use the columns before it, and
-    one of them must be ``@timestamp``. Rows without ``@timestamp`` are rejected as
-    ``bad_timestamp`` with ``ts_detail``. Columns starting with ``_`` are working columns.
-    Returns (flows, rejected, dropped values).
-    """
-    lazy = raw.lazy().with_columns(**{name: expr for name, (_, expr) in checked.items()})
-    for stage in derived:
-        lazy = lazy.with_columns(**stage)
-    df = lazy.collect(engine="streaming")
-    lost = [
-        (pl.col(src).is_not_null() & pl.col(name).is_null()).sum()
-        for name, (src, _) in checked.items()
-    ]
-    dropped = int(df.select(pl.sum_horizontal(lost)).item())
-    no_ts = rejects(df.filter(pl.col("@timestamp").is_null()), Reason.BAD_TIMESTAMP, ts_detail)
-    columns = [c for c in (*checked, *(c for s in derived for c in s)) if not c.startswith("_")]
-    flows = keep_rows(df, pl.col("@timestamp").is_not_null()).select(
-        "_row",
-        *columns,
-        pl.lit(dataset).alias("event.dataset"),
-        pl.lit("sensor").alias("observer.type"),
-    )
-    return flows, no_ts, dropped
-
+from vpnsentry.parse.timeparse import parse_iso, plausible
 
 # --- Zeek ------------------------------------------------------------------------------------
 
