@@ -9,8 +9,8 @@ from typing import Any
 import polars as pl
 
 from tests.conftest import make_ctx
-from vpnsentry.parse.base import get_parser
-from vpnsentry.parse.run import parse_chunk
+from vpnsentry.parse.base import ParseContext, get_parser
+from vpnsentry.parse.run import ChunkOutput, parse_chunk
 
 #: Columns that depend on where and when the test ran, not on the parser.
 VOLATILE = {"log.file.path", "event.ingested", "event.original", "log.offset"}
@@ -31,16 +31,26 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
-def parse_rows(fmt: str, lines: list[str], tz: str = "UTC") -> list[dict[str, Any]]:
-    """One dict per input line: its dataset and non-null fields, or its fate."""
-    out = parse_chunk(
+def run_lines(
+    fmt: str, lines: list[str], ctx: ParseContext | None = None, *, strict: bool = True
+) -> ChunkOutput:
+    """Run parser ``fmt`` over ``lines`` as one chunk, the way ingest does.
+
+    ``log.offset`` of each row is its line index, so tests can map rows back to lines.
+    """
+    return parse_chunk(
         get_parser(fmt),
         pl.Series(lines, dtype=pl.String),
         pl.Series(range(len(lines)), dtype=pl.Int64),
-        make_ctx(tz=tz),
+        ctx or make_ctx(),
         first_line=1,
-        strict=True,
+        strict=strict,
     )
+
+
+def parse_rows(fmt: str, lines: list[str], tz: str = "UTC") -> list[dict[str, Any]]:
+    """One dict per input line: its dataset and non-null fields, or its fate."""
+    out = run_lines(fmt, lines, make_ctx(tz=tz))
     by_offset: dict[int, dict[str, Any]] = {}
     for name, df in out.tables.items():
         for row in df.to_dicts():

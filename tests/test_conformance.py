@@ -20,14 +20,12 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-import polars as pl
 import pytest
 
 from tests.conftest import CORPUS, make_ctx
-from tests.helpers import read_lines
+from tests.helpers import read_lines, run_lines
 from vpnsentry.ecs import SCHEMAS
-from vpnsentry.parse.base import get_parser, registry
-from vpnsentry.parse.run import parse_chunk
+from vpnsentry.parse.base import registry
 
 #: corpus folder -> our format name
 FOLDERS = {
@@ -124,13 +122,7 @@ def agrees(ours: Any, theirs: Any) -> bool:
 def our_rows(fmt: str, path: Path) -> tuple[int, int, list[dict[str, Any]]]:
     """(lines, quarantined, parsed rows with event.original) for one raw file."""
     lines = read_lines(path)
-    out = parse_chunk(
-        get_parser(fmt),
-        pl.Series(lines, dtype=pl.String),
-        pl.Series(range(len(lines)), dtype=pl.Int64),
-        make_ctx(path=str(path)),
-        first_line=1,
-    )
+    out = run_lines(fmt, lines, make_ctx(path=str(path)), strict=False)
     rows: list[dict[str, Any]] = []
     for name, df in out.tables.items():
         if name == "quarantine":

@@ -13,10 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import GOLDEN, make_ctx
-from tests.helpers import read_lines
+from tests.conftest import GOLDEN
+from tests.helpers import read_lines, run_lines
 from vpnsentry.parse.base import get_parser, registry
-from vpnsentry.parse.run import parse_chunk
 
 PARSERS = sorted(registry())
 
@@ -53,14 +52,7 @@ def mutated(draw: st.DrawFn, samples: list[str]) -> str:
 
 def _check(fmt: str, lines: list[str]) -> None:
     lines = [ln.replace("\n", " ").replace("\r", " ") for ln in lines]
-    out = parse_chunk(
-        get_parser(fmt),
-        pl.Series(lines, dtype=pl.String),
-        pl.Series(range(len(lines)), dtype=pl.Int64),
-        make_ctx(),
-        first_line=1,
-        strict=True,
-    )
+    out = run_lines(fmt, lines)
     assert out.parsed + out.quarantined + out.ignored == len(lines)
     seen = pl.concat([df["log.offset"] for df in out.tables.values()]) if out.tables else None
     if seen is not None:

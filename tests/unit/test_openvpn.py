@@ -16,9 +16,8 @@ import polars as pl
 import pytest
 
 from tests.conftest import GOLDEN, make_ctx
-from tests.helpers import parse_rows, read_lines
+from tests.helpers import parse_rows, read_lines, run_lines
 from vpnsentry.parse.base import Reason, get_parser
-from vpnsentry.parse.run import parse_chunk
 from vpnsentry.parse.sniff import sniff
 
 UTC = dt.UTC
@@ -41,14 +40,7 @@ def _one(line: str) -> dict[str, Any]:
 @pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
 def test_every_line_is_accounted_for_and_clean_files_drop_nothing(path: Path) -> None:
     lines = read_lines(path)
-    out = parse_chunk(
-        get_parser("openvpn"),
-        pl.Series(lines, dtype=pl.String),
-        pl.Series(range(len(lines)), dtype=pl.Int64),
-        make_ctx(),
-        first_line=1,
-        strict=True,
-    )
+    out = run_lines("openvpn", lines)
     assert out.parsed + out.quarantined + out.ignored == len(lines)
     # bad-lines.log: 999.0.113.11 (address), port 99999, tunnel address 10.8.0.2.7.
     assert out.dropped_values == (3 if path.name == "bad-lines.log" else 0)

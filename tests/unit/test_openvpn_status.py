@@ -14,9 +14,8 @@ import polars as pl
 import pytest
 
 from tests.conftest import GOLDEN, make_ctx
-from tests.helpers import read_lines
+from tests.helpers import read_lines, run_lines
 from vpnsentry.parse.base import ParseContext, Reason, get_parser
-from vpnsentry.parse.run import parse_chunk
 
 UTC = dt.UTC
 FILES = sorted((GOLDEN / "parse" / "openvpn_status").glob("*.log"))
@@ -40,14 +39,7 @@ def _events(lines: list[str], ctx: ParseContext | None = None) -> tuple[list[dic
 @pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
 def test_every_line_is_accounted_for_and_clean_files_drop_nothing(path: Path) -> None:
     lines = read_lines(path)
-    out = parse_chunk(
-        get_parser("openvpn_status"),
-        pl.Series(lines, dtype=pl.String),
-        pl.Series(range(len(lines)), dtype=pl.Int64),
-        make_ctx(),
-        first_line=1,
-        strict=True,
-    )
+    out = run_lines("openvpn_status", lines)
     assert out.parsed + out.quarantined + out.ignored == len(lines)
     # bad-status.log: bytes "24x57", address 300.0.113.13, tunnel 10.9.0.999, date 11-31.
     assert out.dropped_values == (4 if path.name == "bad-status.log" else 0)
