@@ -124,6 +124,7 @@ def ingest(
 ) -> None:
     """Parse log files into the store (idempotent: re-ingesting adds only new lines)."""
     from vpnsentry.collect.files import SourceFile
+    from vpnsentry.ingest import COUNTERS
     from vpnsentry.ingest import ingest as run_ingest
 
     show = err.is_terminal and not as_json
@@ -159,23 +160,19 @@ def ingest(
                 "seconds": round(stats.seconds, 3),
                 "rows_written": stats.rows_written,
                 "missing": stats.missing,
-                "totals": {
-                    k: stats.sum(k)
-                    for k in ("lines", "parsed", "quarantined", "ignored", "duplicates")
-                },
+                "totals": stats.totals(),
                 "files": [vars(f) for f in stats.files],
             }
         )
         raise typer.Exit(int(stats.exit_code))
-    counters = ("lines", "parsed", "quarantined", "ignored", "duplicates")
     by_format: dict[str, list[int]] = {}
     for f in stats.files:
-        row = by_format.setdefault(f.format, [0] * (len(counters) + 1))
+        row = by_format.setdefault(f.format, [0] * (len(COUNTERS) + 1))
         row[0] += 1
-        for i, k in enumerate(counters, start=1):
+        for i, k in enumerate(COUNTERS, start=1):
             row[i] += int(getattr(f, k))
     _print_table(
-        ["format", "files", *counters],
+        ["format", "files", *COUNTERS],
         [(name, *vals) for name, vals in sorted(by_format.items())],
     )
     noisy = [f for f in stats.files if f.quarantined or f.problems or f.format == "unknown"]
@@ -187,7 +184,7 @@ def ingest(
         )
         if len(noisy) > 20:
             out.print(Text(f"... and {len(noisy) - 20} more (--json lists every file)"))
-    t = {k: stats.sum(k) for k in ("lines", "parsed", "quarantined", "ignored", "duplicates")}
+    t = stats.totals()
     out.print(
         Text(
             f"{len(stats.files)} files: {t['lines'] + t['duplicates']:,} lines = "

@@ -39,6 +39,11 @@ COMMIT_ROWS = int(os.environ.get("VPNSENTRY_COMMIT_ROWS", "250000"))
 COMMIT_BYTES = 64 * 1024 * 1024
 
 
+#: The line counters of a file, in the order reports show them: lines read this run =
+#: parsed + quarantined + ignored; duplicates were not read again.
+COUNTERS = ("lines", "parsed", "quarantined", "ignored", "duplicates")
+
+
 @dataclass
 class FileStats:
     """Accounting for one input file."""
@@ -73,6 +78,10 @@ class RunStats:
     def sum(self, name: str) -> int:
         """Total of one FileStats counter over all files."""
         return sum(int(getattr(f, name)) for f in self.files)
+
+    def totals(self) -> dict[str, int]:
+        """Every line counter summed over all files, in ``COUNTERS`` order."""
+        return {k: self.sum(k) for k in COUNTERS}
 
     @property
     def exit_code(self) -> ExitCode:
