@@ -12,7 +12,6 @@ import csv
 import dataclasses
 import datetime as dt
 import io
-import json
 import os
 import sys
 import traceback
@@ -21,8 +20,6 @@ from typing import Annotated, Any
 
 import duckdb
 import typer
-from rich import box
-from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -33,12 +30,20 @@ from rich.progress import (
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
-from rich.table import Table
 from rich.text import Text
 
 from vpnsentry import __version__
 from vpnsentry.errors import ExitCode, UsageError, VpnSentryError
 from vpnsentry.safe import term
+from vpnsentry.ui import (
+    DEFAULT_STORE,
+    JsonOpt,
+    StoreOpt,
+    err,
+    out,
+    print_json,
+    print_table,
+)
 
 app = typer.Typer(
     name="vpnsentry",
@@ -52,22 +57,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-
-#: Piped output is not wrapped at 80 columns: it is read by tools and wide terminals.
-out = Console(highlight=False, soft_wrap=False, width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 200)
-
-StoreOpt = Annotated[
-    Path,
-    typer.Option(
-        "--store",
-        envvar="VPNSENTRY_STORE",
-        help="Store folder (env VPNSENTRY_STORE).",
-        show_default=True,
-    ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
-DEFAULT_STORE = Path("vpnsentry-data")
 
 
 def _version(value: bool) -> None:
@@ -84,10 +73,6 @@ def _root(
     ] = False,
 ) -> None:
     """Find intrusions that come in through a corporate VPN."""
-
-
-def _json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, default=str, ensure_ascii=False) + "\n")
 
 
 class _RowsPerSecond(ProgressColumn):
@@ -154,7 +139,7 @@ def ingest(
             paths, store, fmt=fmt, tz=tz, strict=strict, progress=tick, on_start=on_start
         )
     if as_json:
-        _json(
+        print_json(
             {
                 "store": str(store),
                 "seconds": round(stats.seconds, 3),
@@ -171,14 +156,14 @@ def ingest(
         row[0] += 1
         for i, k in enumerate(COUNTERS, start=1):
             row[i] += int(getattr(f, k))
-    _print_table(
+    print_table(
         ["format", "files", *COUNTERS],
         [(name, *vals) for name, vals in sorted(by_format.items())],
     )
     noisy = [f for f in stats.files if f.quarantined or f.problems or f.format == "unknown"]
     if noisy:
         out.print(Text(f"files with quarantined lines or problems ({len(noisy)}):"))
-        _print_table(
+        print_table(
             ["file", "format", "lines", "quarantined"],
             [(f.path, f.format, f.lines, f.quarantined) for f in noisy[:20]],
         )
@@ -258,7 +243,7 @@ def simulate(
     if list_scenarios:
         rows = sim.list_scenarios()
         if as_json:
-            _json([{"name": n, "description": d} for n, d in rows])
+            print_json([{"name": n, "description": d} for n, d in rows])
             return
         for name, desc in rows:
             out.print(Text(name, style="bold"))
@@ -301,7 +286,7 @@ def simulate(
             workers=workers,
         )
     if as_json:
-        _json({**dataclasses.asdict(summary), "lines": summary.lines})
+        print_json({**dataclasses.asdict(summary), "lines": summary.lines})
         return
     out.print(
         Text(
@@ -331,7 +316,7 @@ def formats(as_json: JsonOpt = False) -> None:
         for name, cls in registry().items()
     ]
     if as_json:
-        _json(rows)
+        print_json(rows)
         return
     for r in rows:
         out.print(Text(f"{r['name']}  —  {r['title']}  → {', '.join(r['datasets'])}", style="bold"))
@@ -382,12 +367,12 @@ def stats(store: StoreOpt = DEFAULT_STORE, as_json: JsonOpt = False) -> None:
         cols = [d[0] for d in cur.description]
         result[name] = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
     if as_json:
-        _json(result)
+        print_json(result)
         return
     for name, rows in result.items():
         out.print(Text(f"by {name}", style="bold"))
         if rows:
-            _print_table(list(rows[0].keys()), [tuple(r.values()) for r in rows])
+            print_table(list(rows[0].keys()), [tuple(r.values()) for r in rows])
         else:
             out.print(Text("  (none)"))
 
@@ -400,8 +385,8 @@ def query(
     sql: Annotated[
         str,
         typer.Argument(
-            help="One read-only SQL statement. Views: events, flows, quarantine. Quote dotted "
-            'ECS names: SELECT "source.ip", count(*) FROM events GROUP BY 1.'
+            help="One read-only SQL statement. Views: events, flows, quarantine, alerts. Quote "
+            'dotted ECS names: SELECT "source.ip", count(*) FROM events GROUP BY 1.'
         ),
     ],
     store: StoreOpt = DEFAULT_STORE,
@@ -427,7 +412,7 @@ def query(
         raise UsageError(f"SQL error: {term(exc, 500)}") from exc
     if as_json:
         for r in rows:
-            _json(dict(zip(cols, r, strict=True)))
+            print_json(dict(zip(cols, r, strict=True)))
     elif as_csv:
         buf = io.StringIO()
         w = csv.writer(buf)
@@ -435,28 +420,16 @@ def query(
         w.writerows(rows)
         sys.stdout.write(buf.getvalue())
     else:
-        _print_table(cols, rows[:limit])
+        print_table(cols, rows[:limit])
         if len(rows) > limit:
             out.print(Text(f"... {len(rows) - limit:,} more rows (--limit, --csv or --json)"))
 
 
-def _cell(v: Any) -> str:
-    if isinstance(v, dt.datetime):
-        return v.isoformat()
-    if isinstance(v, int):
-        return f"{v:,}" if abs(v) >= 10000 else str(v)
-    return term(v, 120)
+# The other stages' commands live in their own modules (which import ui, never this one).
+from vpnsentry import cli_detect  # noqa: E402
 
-
-def _print_table(cols: list[str], rows: list[tuple[Any, ...]]) -> None:
-    """A table: boxed on a terminal, plain aligned columns when piped (no box characters)."""
-    table = Table(show_edge=False, box=box.HEAVY_HEAD if out.is_terminal else None)
-    for c in cols:
-        table.add_column(Text(term(c)))
-    for r in rows:
-        table.add_row(*(Text(_cell(v)) for v in r))
-    out.print(table)
-
+for _module in (cli_detect,):
+    _module.register(app)
 
 # -- entry point -------------------------------------------------------------------------
 
