@@ -131,6 +131,42 @@ QUARANTINE: Final[dict[str, pl.DataType]] = {
     "event.original": pl.String(),  # capped at ORIGINAL_CAP characters
 }
 
+#: Alerts the detections raise. Not a Parquet dataset: alerts are few, are rewritten when
+#: detections rerun, and carry analyst state (suppression), so they live in the store catalog.
+#: ECS arrays (``threat.technique.id``, ``related.ip``) are lists here, as in ECS. The custom
+#: ``alert.*`` set holds what ECS has no field for; documented in docs/detections.md.
+ALERTS: Final[dict[str, pl.DataType]] = {
+    "alert.id": pl.String(),  # stable: hash of rule.id and alert.key, so reruns update in place
+    "@timestamp": UTC_TS,  # first evidence
+    "event.end": UTC_TS,  # last evidence
+    "event.created": UTC_TS,  # when a detect run first raised it (kept across reruns)
+    "rule.id": pl.String(),
+    "rule.name": pl.String(),
+    "alert.severity": pl.String(),  # low, medium, high, critical
+    "event.risk_score": pl.Float64(),  # 0-100, from severity and the detection's own score
+    "threat.tactic.id": pl.List(pl.String()),
+    "threat.tactic.name": pl.List(pl.String()),
+    "threat.technique.id": pl.List(pl.String()),
+    "alert.key": pl.String(),  # the entity key the detection groups by (part of the id)
+    "alert.summary": pl.String(),  # one sentence for the analyst; built from log fields
+    "alert.evidence": pl.String(),  # JSON object: counts, samples, baseline values
+    "user.name": pl.String(),
+    "source.ip": pl.String(),
+    "source.geo.country_iso_code": pl.String(),
+    "source.as.number": pl.Int64(),
+    "source.as.organization.name": pl.String(),
+    "destination.ip": pl.String(),
+    "destination.port": pl.Int32(),
+    "host.name": pl.String(),
+    "observer.name": pl.String(),
+    "network.bytes": pl.Int64(),  # bytes the alert is about (an upload, a transfer)
+    "related.ip": pl.List(pl.String()),
+    "related.user": pl.List(pl.String()),
+    "related.hosts": pl.List(pl.String()),
+    "alert.suppressed": pl.Boolean(),
+    "alert.suppression": pl.String(),  # the reason (and suppression id) when suppressed
+}
+
 SCHEMAS: Final[dict[str, dict[str, pl.DataType]]] = {
     "events": EVENTS,
     "flows": FLOWS,

@@ -19,6 +19,7 @@ import datetime as dt
 import ipaddress
 import itertools
 import re
+import shutil
 import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -350,6 +351,28 @@ def ipv4_to_u32(ips: pl.Series) -> pl.Series:
 
 
 # --------------------------------------------------------------------------- loading
+
+
+#: Where a store keeps the inventory it was last given (``<store>/sites.yaml``).
+STORE_SITES: Final = "sites.yaml"
+
+
+def remembered_inventory(store_dir: Path, sites: Path | None) -> Inventory | None:
+    """Load ``sites`` and keep a copy in the store, or load the store's copy, or None.
+
+    Why remember it: the inventory describes the company, not one run; an analyst who gave
+    it to ``detect`` once should not get silently worse results from ``correlate`` or a
+    later ``detect`` that forgot ``--sites``.
+    """
+    kept = Path(store_dir) / STORE_SITES
+    if sites is not None:
+        inv = load_inventory(sites)
+        if Path(store_dir).is_dir() and Path(sites).resolve() != kept.resolve():
+            shutil.copyfile(sites, kept)
+        return inv
+    if kept.exists():
+        return load_inventory(kept)
+    return None
 
 
 def load_inventory(path: Path) -> Inventory:

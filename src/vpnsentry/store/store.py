@@ -19,19 +19,23 @@ The catalog database is opened only for the length of a transaction, so readers 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import fcntl
+import json
 import os
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 import duckdb
 import polars as pl
 
 from vpnsentry import ecs
+from vpnsentry.correlate.model import Incident, incident_from_dict, incident_to_dict
 from vpnsentry.errors import StoreError
 
 _SCHEMA_SQL = """
@@ -41,6 +45,16 @@ CREATE TABLE IF NOT EXISTS parts (
     day DATE NOT NULL,
     rows BIGINT NOT NULL,
     committed_at TIMESTAMPTZ NOT NULL
+);
+CREATE TABLE IF NOT EXISTS suppressions (
+    id VARCHAR PRIMARY KEY,         -- short hash, what `suppress remove` takes
+    rule_id VARCHAR NOT NULL,       -- a detection id or '*'
+    field VARCHAR NOT NULL,         -- see SUPPRESS_FIELDS
+    value VARCHAR NOT NULL,
+    reason VARCHAR NOT NULL,
+    created TIMESTAMPTZ NOT NULL,
+    expires TIMESTAMPTZ,            -- alerts whose evidence starts at or after it fire again
+    author VARCHAR
 );
 CREATE TABLE IF NOT EXISTS manifest (
     head_sha VARCHAR NOT NULL,      -- file identity (see collect.files.FileIdentity)
@@ -55,6 +69,82 @@ CREATE TABLE IF NOT EXISTS manifest (
 """
 
 _LOCK_RETRY_SECONDS = 30.0
+
+#: Entity fields a suppression can name, and how each is matched against an alert. ``ip``
+#: and ``user`` match any related address or user, so one suppression covers an address
+#: whether it appears as source, destination or host.
+SUPPRESS_FIELDS: Final[dict[str, str]] = {
+    "user.name": 'lower(a."user.name") = lower(s.value) OR list_contains('
+    'list_transform(a."related.user", lambda x: lower(x)), lower(s.value))',
+    "source.ip": 'a."source.ip" = s.value',
+    "destination.ip": 'a."destination.ip" = s.value',
+    "ip": 'list_contains(a."related.ip", s.value)',
+    "host.name": 'lower(a."host.name") = lower(s.value) OR list_contains('
+    'list_transform(a."related.hosts", lambda x: lower(x)), lower(s.value))',
+    "observer.name": 'lower(a."observer.name") = lower(s.value)',
+    "alert.key": 'a."alert.key" = s.value',
+    "alert.id": 'a."alert.id" = s.value',
+}
+
+_DUCK_TYPES: Final[dict[type[pl.DataType], str]] = {
+    pl.String: "VARCHAR",
+    pl.Int64: "BIGINT",
+    pl.Int32: "INTEGER",
+    pl.Float64: "DOUBLE",
+    pl.Boolean: "BOOLEAN",
+    pl.Datetime: "TIMESTAMPTZ",
+}
+
+
+def _duck_type(dtype: object) -> str:
+    if isinstance(dtype, pl.List):
+        return _duck_type(dtype.inner) + "[]"
+    return _DUCK_TYPES[type(dtype)]  # type: ignore[index]
+
+
+_ALERTS_SQL: Final = (
+    "CREATE TABLE IF NOT EXISTS alerts ("
+    + ", ".join(f'"{name}" {_duck_type(t)}' for name, t in ecs.ALERTS.items())
+    + ");"
+)
+
+#: Incidents (vpnsentry.correlate): the whole incident as JSON (``incident_to_dict``) plus the
+#: columns a listing sorts and filters by; ``incident_alerts`` says which alerts each holds.
+_INCIDENTS_SQL: Final = """
+CREATE TABLE IF NOT EXISTS incidents (
+    id VARCHAR PRIMARY KEY,         -- INC-<hash of the founding alert id>, stable across runs
+    payload VARCHAR NOT NULL,       -- JSON text: vpnsentry.correlate.model.incident_to_dict
+    first_seen TIMESTAMPTZ NOT NULL,
+    last_seen TIMESTAMPTZ NOT NULL,
+    severity VARCHAR NOT NULL,
+    title VARCHAR NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL, -- when this id was first stored (kept across reruns)
+    updated_at TIMESTAMPTZ NOT NULL  -- when its payload last changed
+);
+CREATE TABLE IF NOT EXISTS incident_alerts (
+    incident_id VARCHAR NOT NULL,
+    alert_id VARCHAR NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class AlertCounts:
+    """What a detect run changed in the alerts table."""
+
+    new: int
+    updated: int
+    removed: int
+
+
+@dataclass(frozen=True)
+class IncidentCounts:
+    """What a correlate run changed in the incidents table."""
+
+    new: int
+    updated: int  # same id, payload changed (new evidence, new title...)
+    unchanged: int
+    removed: int
 
 
 @dataclass(frozen=True)
@@ -100,6 +190,8 @@ class Store:
         if create:
             with store._db() as con:
                 con.execute(_SCHEMA_SQL)
+                con.execute(_ALERTS_SQL)
+                con.execute(_INCIDENTS_SQL)
         return store
 
     # -- catalog access -------------------------------------------------------------------
@@ -135,6 +227,10 @@ class Store:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError as exc:
                 raise StoreError(f"store {self.root} is being written by another process") from exc
+            with self._db() as con:  # stores made by older versions gain the new tables
+                con.execute(_SCHEMA_SQL)
+                con.execute(_ALERTS_SQL)
+                con.execute(_INCIDENTS_SQL)
             self._recover()
             yield Writer(self)
         finally:
@@ -164,6 +260,45 @@ class Store:
             out.setdefault(dataset, []).append(str(self.root / part))
         return out
 
+    def alerts(self) -> pl.DataFrame:
+        """Every stored alert (alerts are few: they are read whole and filtered in memory)."""
+        with self._db(read_only=True) as con:
+            if not _has_table(con, "alerts"):
+                return pl.DataFrame(schema=ecs.ALERTS)
+            con.execute("SET TimeZone = 'UTC'")
+            table = con.sql(
+                'SELECT * FROM alerts ORDER BY "@timestamp", "alert.id"'
+            ).to_arrow_table()
+        df = pl.from_arrow(table)
+        assert isinstance(df, pl.DataFrame)
+        return ecs_alerts(df)
+
+    def suppressions(self) -> list[dict[str, object]]:
+        """Every suppression, newest first."""
+        with self._db(read_only=True) as con:
+            if not _has_table(con, "suppressions"):
+                return []
+            con.execute("SET TimeZone = 'UTC'")
+            cur = con.execute("SELECT * FROM suppressions ORDER BY created DESC, id")
+            cols = [d[0] for d in cur.description or ()]
+            return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+
+    def incidents(self) -> list[Incident]:
+        """Every stored incident (from the last correlate run), earliest evidence first."""
+        with self._db(read_only=True) as con:
+            if not _has_table(con, "incidents"):
+                return []
+            con.execute("SET TimeZone = 'UTC'")
+            rows = con.execute(
+                "SELECT payload, created_at FROM incidents ORDER BY first_seen, id"
+            ).fetchall()
+        out: list[Incident] = []
+        for payload, created in rows:
+            d = json.loads(payload)
+            d["incident.opened_at"] = created.isoformat()
+            out.append(incident_from_dict(d))
+        return out
+
     # -- reading --------------------------------------------------------------------------
 
     def reader(self) -> duckdb.DuckDBPyConnection:
@@ -187,6 +322,8 @@ class Store:
                 empty = pl.DataFrame(schema=ecs.SCHEMAS[dataset]).to_arrow()
                 con.register(f"_empty_{dataset}", empty)
                 con.execute(f"CREATE VIEW {dataset} AS SELECT * FROM _empty_{dataset}")
+        con.register("_alerts", self.alerts().to_arrow())
+        con.execute("CREATE VIEW alerts AS SELECT * FROM _alerts")
         allowed = [f for files in parts.values() for f in files]
         con.execute("SET allowed_paths = " + _sql_list(allowed))
         con.execute("SET enable_external_access = false")
@@ -279,6 +416,201 @@ class Writer:
                 )
             con.execute("COMMIT")
         return sum(n for *_, n in written)
+
+    # -- alerts ---------------------------------------------------------------------------
+
+    def replace_alerts(
+        self,
+        alerts: pl.DataFrame,
+        rules: list[str],
+        since: dt.datetime | None,
+        until: dt.datetime | None,
+    ) -> AlertCounts:
+        """Make the stored alerts of ``rules`` in [since, until) exactly ``alerts``.
+
+        A rerun is authoritative for what it covered: alerts it raises again keep their
+        ``event.created`` (when they were first raised, which time-to-detect needs), alerts
+        it no longer raises are removed, alerts of other detections or outside the window
+        are untouched. Suppressions are applied to the result.
+        """
+        window = ['"rule.id" IN (SELECT unnest($rules))']
+        if since is not None:
+            window.append('"@timestamp" >= $since')
+        if until is not None:
+            window.append('"@timestamp" < $until')
+        cond = " AND ".join(window)
+        params: dict[str, object] = {"rules": rules}
+        if since is not None:
+            params["since"] = since
+        if until is not None:
+            params["until"] = until
+        new = ecs_alerts(alerts).to_arrow()
+        with self.store._db() as con:
+            con.execute("SET TimeZone = 'UTC'")
+            con.register("_new", new)
+            con.execute("BEGIN TRANSACTION")
+            old = con.execute(
+                f'SELECT "alert.id", "event.created" FROM alerts WHERE ({cond}) '
+                'OR "alert.id" IN (SELECT "alert.id" FROM _new)',
+                params,
+            ).fetchall()
+            created = dict(old)
+            con.execute(
+                f'DELETE FROM alerts WHERE ({cond}) OR "alert.id" IN (SELECT "alert.id" FROM _new)',
+                params,
+            )
+            con.execute(
+                'INSERT INTO alerts SELECT n.* REPLACE (coalesce(o.created, n."event.created") '
+                'AS "event.created") FROM _new n LEFT JOIN (SELECT unnest($ids) AS id, '
+                'unnest($created) AS created) o ON o.id = n."alert.id"',
+                {"ids": list(created), "created": list(created.values())},
+            )
+            _apply_suppressions(con)
+            con.execute("COMMIT")
+        ids = set(new.column("alert.id").to_pylist())
+        updated = len(ids & set(created))
+        return AlertCounts(new=len(ids) - updated, updated=updated, removed=len(set(created) - ids))
+
+    def add_suppression(
+        self,
+        rule_id: str,
+        field: str,
+        value: str,
+        reason: str,
+        expires: dt.datetime | None,
+        author: str | None,
+    ) -> tuple[str, int]:
+        """Record a suppression and apply it to stored alerts; return (id, alerts matched)."""
+        now = dt.datetime.now(dt.UTC)
+        sid = uuid.uuid4().hex[:10]
+        with self.store._db() as con:
+            con.execute("BEGIN TRANSACTION")
+            con.execute(
+                "INSERT INTO suppressions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [sid, rule_id, field, value, reason, now, expires, author],
+            )
+            _apply_suppressions(con)
+            row = con.execute(
+                'SELECT count(*) FROM alerts WHERE "alert.suppression" LIKE ?', [f"[{sid}]%"]
+            ).fetchone()
+            con.execute("COMMIT")
+        return sid, int(row[0]) if row else 0
+
+    def remove_suppression(self, sid: str) -> bool:
+        """Delete a suppression; alerts it covered are active again. False if unknown."""
+        with self.store._db() as con:
+            con.execute("BEGIN TRANSACTION")
+            row = con.execute(
+                "DELETE FROM suppressions WHERE id = ? RETURNING id", [sid]
+            ).fetchone()
+            _apply_suppressions(con)
+            con.execute("COMMIT")
+        return row is not None
+
+    # -- incidents ------------------------------------------------------------------------
+
+    def replace_incidents(self, incidents: list[Incident]) -> IncidentCounts:
+        """Make the stored incidents exactly ``incidents`` (a correlate run is authoritative).
+
+        An id stored before keeps its ``created_at``; ``updated_at`` moves only when the
+        incident's payload changed.
+        """
+        now = dt.datetime.now(dt.UTC)
+        rows = []
+        for inc in incidents:
+            payload = json.dumps(
+                incident_to_dict(dataclasses.replace(inc, opened_at=None)),
+                ensure_ascii=False,
+                sort_keys=True,
+            )
+            rows.append((inc, payload))
+        ids = [inc.id for inc, _ in rows]
+        if len(set(ids)) != len(ids):
+            raise StoreError("replace_incidents: duplicate incident ids")
+        with self.store._db() as con:
+            con.execute("SET TimeZone = 'UTC'")
+            con.execute("BEGIN TRANSACTION")
+            old = {
+                r[0]: (r[1], r[2], r[3])
+                for r in con.execute(
+                    "SELECT id, payload, created_at, updated_at FROM incidents"
+                ).fetchall()
+            }
+            con.execute("DELETE FROM incidents")
+            con.execute("DELETE FROM incident_alerts")
+            new = updated = unchanged = 0
+            values: list[tuple[object, ...]] = []
+            links: list[tuple[str, str]] = []
+            for inc, payload in rows:
+                prev = old.get(inc.id)
+                if prev is None:
+                    new += 1
+                    created, changed = now, now
+                elif prev[0] != payload:
+                    updated += 1
+                    created, changed = prev[1], now
+                else:
+                    unchanged += 1
+                    created, changed = prev[1], prev[2]
+                values.append(
+                    (
+                        inc.id,
+                        payload,
+                        inc.first_seen,
+                        inc.last_seen,
+                        inc.severity,
+                        inc.title,
+                        created,
+                        changed,
+                    )
+                )
+                links.extend((inc.id, a) for a in inc.alert_ids)
+            if values:
+                con.executemany("INSERT INTO incidents VALUES (?, ?, ?, ?, ?, ?, ?, ?)", values)
+            if links:
+                con.executemany("INSERT INTO incident_alerts VALUES (?, ?)", links)
+            con.execute("COMMIT")
+        removed = len(set(old) - set(ids))
+        return IncidentCounts(new=new, updated=updated, unchanged=unchanged, removed=removed)
+
+
+def _apply_suppressions(con: duckdb.DuckDBPyConnection) -> None:
+    """Mark every alert that an active suppression matches (oldest suppression wins)."""
+    match = " OR ".join(
+        f"(s.field = '{name}' AND ({cond}))" for name, cond in SUPPRESS_FIELDS.items()
+    )
+    con.execute(
+        f"""
+        UPDATE alerts SET "alert.suppressed" = m.text IS NOT NULL, "alert.suppression" = m.text
+        FROM (
+            SELECT a."alert.id" AS id,
+                   arg_min('[' || s.id || '] ' || s.reason, s.created) AS text
+            FROM alerts a LEFT JOIN suppressions s
+              ON (s.rule_id = a."rule.id" OR s.rule_id = '*')
+             AND (s.expires IS NULL OR a."@timestamp" < s.expires)
+             AND ({match})
+            GROUP BY a."alert.id"
+        ) m
+        WHERE alerts."alert.id" = m.id
+        """
+    )
+
+
+def ecs_alerts(df: pl.DataFrame) -> pl.DataFrame:
+    """``df`` with exactly the alert columns in schema order (missing ones null)."""
+    return df.select(
+        [
+            (pl.col(n).cast(t, strict=False) if n in df.columns else pl.lit(None, t)).alias(n)
+            for n, t in ecs.ALERTS.items()
+        ]
+    )
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    row = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
+    ).fetchone()
+    return bool(row and row[0])
 
 
 def _fsync_dir(path: Path) -> None:

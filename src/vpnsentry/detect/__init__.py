@@ -1,0 +1,1 @@
+"""Detection engine: the analytics pack, its working tables, alerts and their evaluation."""

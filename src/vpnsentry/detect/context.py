@@ -1,0 +1,312 @@
+"""The working tables every detection queries, built once per ``detect`` run.
+
+Detections do not each re-derive "which site is this address in", "who held this tunnel
+address", "what country is this login from" or "how many bytes went from A to B that day":
+that would scan the flows once per detection and give subtly different answers. This module
+builds those answers once, as DuckDB tables in the run's in-memory connection, next to the
+store's ``events`` and ``flows`` views:
+
+==================  ==========================================================================
+``subnets``         inventory subnets: ``net_lo``/``net_hi`` (UBIGINT), site, country, timezone,
+                    role, crown_jewel, gateway (for VPN pools)
+``hosts``           named hosts: ip, ip_u, name, site, role, crown_jewel
+``gateways``        id, hostname (as it logs itself, upper-cased in ``name_key``), vendor, site,
+                    inside/outside/management addresses (+ ``_u``), pool_lo/pool_hi, firmware
+``allow_nets``      kind (scanners, backup_hosts, admin_hosts, partners), lo, hi: inventory and
+                    config allow-lists together
+``allow_users``     kind, name (lower case)
+``geo_*``, ``ip4``  GeoIP/ASN range tables and the string -> UBIGINT macro (enrich/geo.py)
+``is_private(u)``   macro: RFC 1918, CGNAT, loopback, link-local
+``sessions``        VPN sessions (enrich/sessions.py)                       [need "sessions"]
+``logins``          one row per VPN login attempt, with geo/ASN            [need "logins"]
+``pairs``           flows per day and (src, dst, port, transport), sensors de-duplicated,
+                    with site/role/geo of both ends                         [need "pairs"]
+==================  ==========================================================================
+
+The lazily built tables are documented column by column in docs/detections.md.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Final
+
+import duckdb
+import polars as pl
+
+from vpnsentry.detect.config import ALLOW_KINDS, Config
+from vpnsentry.enrich.geo import GeoTables, load_geo, register_geo
+from vpnsentry.enrich.sessions import build_sessions
+from vpnsentry.enrich.sites import Inventory
+
+#: Private and special-use IPv4 ranges as (lo, hi) integers: never "the Internet".
+_PRIVATE: Final = (
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "100.64.0.0/10",
+    "127.0.0.0/8",
+    "169.254.0.0/16",
+    "0.0.0.0/8",
+    "224.0.0.0/3",
+)
+
+#: A login attempt is an administrator's (not a VPN user's) when the gateway says so:
+#: FortiGate tags admin events with the Administrator role; ASA 605004/605005 (SSH, Telnet,
+#: HTTPS), 611101-611103 (management user authentication) and 113021 (console) are
+#: management-plane logins. Detections about VPN users must not count them.
+ADMIN_LOGIN_SQL: Final = (
+    "coalesce(\"user.roles\" = 'Administrator' OR (\"event.module\" = 'cisco_asa' "
+    "AND \"event.code\" IN ('605004', '605005', '611101', '611102', '611103', '113021')), "
+    "false)"
+)
+
+_LOGINS_SQL: Final = f"""
+CREATE OR REPLACE TABLE logins AS
+WITH attempts AS (
+    SELECT "session.start" AS "@timestamp", "observer.name", "event.module", "user.name",
+           "source.ip", 'success' AS "event.outcome", NULL::VARCHAR AS "event.reason",
+           "vpn.tunnel_ip", "session.end"
+    FROM sessions
+    WHERE "session.start" IS NOT NULL AND "user.name" IS NOT NULL
+    UNION ALL
+    SELECT "@timestamp", "observer.name", "event.module", "user.name", "source.ip",
+           'failure', "event.reason", NULL, NULL
+    FROM events
+    WHERE "event.category" = 'authentication' AND "event.outcome" = 'failure'
+      AND "user.name" IS NOT NULL AND "source.ip" IS NOT NULL AND NOT {ADMIN_LOGIN_SQL}
+)
+SELECT a.*,
+       CASE WHEN a.src_u <= c.hi THEN c.country END AS country,
+       CASE WHEN a.src_u <= g.hi THEN g.asn END AS asn,
+       CASE WHEN a.src_u <= g.hi THEN g.as_org END AS as_org,
+       coalesce(CASE WHEN a.src_u <= g.hi THEN g.hosting END, false) AS hosting,
+       CASE WHEN a.src_u <= g.hi THEN g.hosting_kind END AS hosting_kind
+FROM (
+    SELECT *,
+           lower(regexp_replace(regexp_replace("user.name", '^.*\\\\', ''), '@.*$', ''))
+               AS "user.key",
+           ip4("source.ip") AS src_u
+    FROM attempts
+) a
+ASOF LEFT JOIN geo_country c ON a.src_u >= c.lo
+ASOF LEFT JOIN geo_asn g ON a.src_u >= g.lo
+"""
+
+
+class Context:
+    """The run's DuckDB connection with the shared tables, built on first need."""
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        inventory: Inventory | None,
+        config: Config,
+        geo_files: Sequence[Path] = (),
+    ) -> None:
+        self.con = con
+        self.inventory = inventory
+        self.config = config
+        self._geo_files = tuple(geo_files)
+        self._built: set[str] = set()
+        self.geo: GeoTables | None = None
+        self._base()
+
+    def _base(self) -> None:
+        """Inventory and allow-list tables, geo and macros: small, always present."""
+        self.geo = load_geo(self._geo_files)
+        register_geo(self.con, self.geo)
+        private = " OR ".join(
+            f"(u BETWEEN {int(n[0])} AND {int(n[-1])})"
+            for n in (ipaddress.IPv4Network(c) for c in _PRIVATE)
+        )
+        self.con.execute(f"CREATE OR REPLACE MACRO is_private(u) AS ({private})")
+        inv = self.inventory
+        subnets = inv.subnet_frame() if inv else _empty_subnets()
+        self._table("subnets", subnets)
+        self._table("hosts", _hosts_frame(inv))
+        self._table("gateways", _gateways_frame(inv))
+        nets, users = _allow_frames(inv, self.config)
+        self._table("allow_nets", nets)
+        self._table("allow_users", users)
+
+    def _table(self, name: str, df: pl.DataFrame) -> None:
+        self.con.register(f"_df_{name}", df.to_arrow())
+        self.con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _df_{name}")
+        self.con.unregister(f"_df_{name}")
+
+    def need(self, names: Sequence[str]) -> None:
+        """Build the lazily derived tables ``names`` (and what they depend on) once."""
+        for name in names:
+            if name in self._built or name == "geo":
+                continue
+            if name == "sessions":
+                build_sessions(self.con)
+            elif name == "logins":
+                self.need(["sessions"])
+                self.con.execute(_LOGINS_SQL)
+            elif name == "pairs":
+                self.con.execute(_PAIRS_SQL)
+            else:  # pragma: no cover - base.py validates names
+                raise KeyError(name)
+            self._built.add(name)
+
+
+#: Flows per day and (source, destination, port, transport). A connection seen by several
+#: sensors (the gateway's traffic log, NetFlow, Zeek) must count once: sums are taken per
+#: sensor, then the largest sensor's view is kept. ASA logs a flow twice (built, teardown);
+#: only the teardown carries bytes and duration, so "flow-creation" rows are left out.
+#: NetFlow is unidirectional: the server's answer is its own record, with the client's
+#: ephemeral port as destination; ``reply`` marks such rows (service port < 1024 as source,
+#: an ephemeral port as destination) so detections can skip or pair them.
+_PAIRS_SQL: Final = """
+CREATE OR REPLACE TABLE pairs AS
+WITH per_sensor AS (
+    SELECT "source.ip" AS src, "destination.ip" AS dst, "destination.port" AS dport,
+           "network.transport" AS proto, date_trunc('day', "@timestamp") AS day,
+           coalesce("observer.name", "observer.ip", "event.module") AS sensor,
+           count(*) AS conns,
+           sum(coalesce("source.bytes", "network.bytes" - coalesce("destination.bytes", 0), 0))
+               AS bytes_out,
+           sum(coalesce("destination.bytes", 0)) AS bytes_in,
+           min("@timestamp") AS first_ts, max("@timestamp") AS last_ts,
+           max("event.duration") AS max_duration, min("source.port") AS sport
+    FROM flows
+    WHERE "source.ip" IS NOT NULL AND "destination.ip" IS NOT NULL
+      AND "event.action" IS DISTINCT FROM 'flow-creation'
+    GROUP BY ALL
+), merged AS (
+    SELECT src, dst, dport, proto, day, max(conns) AS conns, max(bytes_out) AS bytes_out,
+           max(bytes_in) AS bytes_in, min(first_ts) AS first_ts, max(last_ts) AS last_ts,
+           max(max_duration) AS max_duration, count(*) AS sensors, min(sport) AS sport,
+           ip4(src) AS src_u, ip4(dst) AS dst_u
+    FROM per_sensor GROUP BY src, dst, dport, proto, day
+)
+SELECT m.*,
+       coalesce(m.sport < 1024 AND m.dport >= 1024, false) AS reply,
+       CASE WHEN m.src_u <= s.net_hi THEN s.cidr END AS src_net,
+       CASE WHEN m.dst_u <= d.net_hi THEN d.cidr END AS dst_net,
+       CASE WHEN m.src_u <= s.net_hi THEN s.site END AS src_site,
+       CASE WHEN m.src_u <= s.net_hi THEN s.role END AS src_role,
+       coalesce(CASE WHEN m.src_u <= s.net_hi THEN s.crown_jewel END, false) AS src_crown,
+       CASE WHEN m.dst_u <= d.net_hi THEN d.site END AS dst_site,
+       CASE WHEN m.dst_u <= d.net_hi THEN d.role END AS dst_role,
+       coalesce(CASE WHEN m.dst_u <= d.net_hi THEN d.crown_jewel END, false) AS dst_crown,
+       coalesce(is_private(m.src_u), false) AS src_private,
+       coalesce(is_private(m.dst_u), false) AS dst_private,
+       CASE WHEN m.dst_u <= c.hi THEN c.country END AS dst_country,
+       CASE WHEN m.dst_u <= g.hi THEN g.asn END AS dst_asn,
+       CASE WHEN m.dst_u <= g.hi THEN g.as_org END AS dst_org,
+       coalesce(CASE WHEN m.dst_u <= g.hi THEN g.hosting END, false) AS dst_hosting
+FROM merged m
+ASOF LEFT JOIN subnets s ON m.src_u >= s.net_lo
+ASOF LEFT JOIN subnets d ON m.dst_u >= d.net_lo
+ASOF LEFT JOIN geo_country c ON m.dst_u >= c.lo
+ASOF LEFT JOIN geo_asn g ON m.dst_u >= g.lo
+"""
+
+
+def _empty_subnets() -> pl.DataFrame:
+    return pl.DataFrame(
+        schema={
+            "cidr": pl.String,
+            "net_lo": pl.UInt32,
+            "net_hi": pl.UInt32,
+            "site": pl.String,
+            "country": pl.String,
+            "timezone": pl.String,
+            "role": pl.String,
+            "crown_jewel": pl.Boolean,
+            "gateway": pl.String,
+        }
+    )
+
+
+def _hosts_frame(inv: Inventory | None) -> pl.DataFrame:
+    hosts = inv.hosts if inv else ()
+    return pl.DataFrame(
+        {
+            "ip": [str(h.ip) for h in hosts],
+            "ip_u": [int(h.ip) for h in hosts],
+            "name": [h.name for h in hosts],
+            "site": [h.site for h in hosts],
+            "role": [h.role for h in hosts],
+            "crown_jewel": [h.crown_jewel for h in hosts],
+        },
+        schema={
+            "ip": pl.String,
+            "ip_u": pl.UInt32,
+            "name": pl.String,
+            "site": pl.String,
+            "role": pl.String,
+            "crown_jewel": pl.Boolean,
+        },
+    )
+
+
+def _gateways_frame(inv: Inventory | None) -> pl.DataFrame:
+    gws = inv.gateways if inv else ()
+
+    def u(a: ipaddress.IPv4Address | None) -> int | None:
+        return int(a) if a is not None else None
+
+    return pl.DataFrame(
+        {
+            "id": [g.id for g in gws],
+            "hostname": [g.hostname for g in gws],
+            "name_key": [g.hostname.upper() for g in gws],
+            "vendor": [g.vendor for g in gws],
+            "site": [g.site for g in gws],
+            "inside": [str(g.inside) for g in gws],
+            "inside_u": [int(g.inside) for g in gws],
+            "outside": [str(g.outside) for g in gws],
+            "outside_u": [int(g.outside) for g in gws],
+            "management": [str(g.management) if g.management else None for g in gws],
+            "management_u": [u(g.management) for g in gws],
+            "pool_lo": [int(g.pool[0]) for g in gws],
+            "pool_hi": [int(g.pool[-1]) for g in gws],
+            "firmware": [g.firmware or None for g in gws],
+        },
+        schema={
+            "id": pl.String,
+            "hostname": pl.String,
+            "name_key": pl.String,
+            "vendor": pl.String,
+            "site": pl.String,
+            "inside": pl.String,
+            "inside_u": pl.UInt32,
+            "outside": pl.String,
+            "outside_u": pl.UInt32,
+            "management": pl.String,
+            "management_u": pl.UInt32,
+            "pool_lo": pl.UInt32,
+            "pool_hi": pl.UInt32,
+            "firmware": pl.String,
+        },
+    )
+
+
+def _allow_frames(inv: Inventory | None, config: Config) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Inventory allow-lists and the config's, as (kind, lo, hi) ranges and (kind, name)."""
+    nets: list[tuple[str, int, int]] = []
+    users: list[tuple[str, str]] = []
+    if inv is not None:
+        for kind in ("scanners", "backup_hosts", "admin_hosts"):
+            nets += [(kind, int(a), int(a)) for a in getattr(inv.allow, kind)]
+        users += [("admin_users", n.lower()) for n in inv.allow.admin_users]
+    for kind in ALLOW_KINDS:
+        for value in config.allow.get(kind, ()):
+            if kind == "admin_users":
+                users.append((kind, value.lower()))
+                continue
+            net = ipaddress.ip_network(value, strict=False)
+            if isinstance(net, ipaddress.IPv4Network):
+                nets.append((kind, int(net[0]), int(net[-1])))
+    return (
+        pl.DataFrame(
+            nets, schema={"kind": pl.String, "lo": pl.UInt32, "hi": pl.UInt32}, orient="row"
+        ),
+        pl.DataFrame(users, schema={"kind": pl.String, "name": pl.String}, orient="row"),
+    )
