@@ -1,0 +1,1 @@
+"""Correlate: group alerts into incidents that follow the attacker's movement."""
