@@ -16,11 +16,12 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-## demo: simulate a month of a VPN estate with a breach in it, ingest it, show what is there
+## demo: simulate a month of a VPN estate with a breach in it, hunt it (report in
+##       $(DEMO)/report/report.html), score the alerts against the ground truth
 demo: $(STAMP)
 	bash scripts/demo.sh $(DEMO)
 
-## system-deps: Debian packages the tests start for real (nfdump, softflowd)
+## system-deps: Debian packages the tests start for real (nfdump, softflowd, chromium)
 system-deps:
 	bash scripts/install-system-deps.sh
 
