@@ -316,7 +316,9 @@ class VpnApplianceBreach(Scenario):
             absence=True,
             gateway=g.id,
         )
-        gs = ctx.at(d_gap, 1.0, gtz)
+        # In working hours: a gap at night on a gateway nobody uses then deletes nothing,
+        # so nothing could (or should) detect it.
+        gs = ctx.at(d_gap, 13.5, gtz)
         ctx.gap(tag, gw, gs, gs + 3 * HOUR + 20 * MINUTE)
 
     def _target(self, ctx: Context) -> int:
