@@ -1,0 +1,113 @@
+"""Long connection: one connection between an internal host and a rare external address
+stays open for hours (an interactive C2 channel, a reverse shell or tunnel, or an inbound
+session through a hole in the firewall).
+
+Why it works: web, API and update traffic is made of short connections; the few long ones
+(meetings, push channels) go to big providers that many internal hosts use. A connection
+held open for ``min_hours`` or more to a network that at most ``max_sources`` internal hosts
+ever talked to (by /24, since cloud and CDN services rotate addresses inside their blocks)
+is unusual enough to look at, whichever side opened it. The default is strict (2 hosts): a
+rented server is talked to by the one machine it serves, while a cloud /24 collects a few
+hosts' long push channels within weeks; several machines held open to one network are
+``c2_beaconing``'s case anyway.
+
+How: candidate (host, address) pairs come from ``pairs`` (its ``max_duration`` per day),
+then only their long connections are read from ``flows`` for start, end, ports and bytes.
+A connection logged by several sensors (gateway, NetFlow in both directions, Zeek) is one
+alert per pair, not per record; the service port shown is that of the record with the lower
+destination port (NetFlow's reverse record has the client's ephemeral port).
+
+What it ignores: VPN client tunnels, even sessions left connected for days, run between a
+remote user's public address and the gateway's outside address: no end is internal, and
+flows to or from any gateway address are skipped anyway. Partner networks (allow-list
+``partners``) are skipped. Long meetings to big providers are not rare.
+"""
+
+from vpnsentry.detect.base import Detection
+
+SQL = """
+WITH ends AS (
+    SELECT CASE WHEN p.src_private THEN p.src ELSE p.dst END AS host,
+           CASE WHEN p.src_private THEN p.dst ELSE p.src END AS ext,
+           CASE WHEN p.src_private THEN p.dst_u ELSE p.src_u END AS ext_u,
+           p.max_duration, p.src_u, p.dst_u
+    FROM pairs p
+    WHERE p.src_private <> p.dst_private AND p.src_u IS NOT NULL AND p.dst_u IS NOT NULL
+), clean AS (
+    SELECT e.* FROM ends e
+    WHERE NOT EXISTS (
+              SELECT 1 FROM gateways g
+              WHERE e.src_u IN (g.outside_u, g.inside_u, g.management_u)
+                 OR e.dst_u IN (g.outside_u, g.inside_u, g.management_u))
+      AND NOT EXISTS (
+              SELECT 1 FROM allow_nets a
+              WHERE a.kind = 'partners' AND e.ext_u BETWEEN a.lo AND a.hi)
+), popularity AS (
+    SELECT ext_u // 256 AS net, count(DISTINCT host) AS net_hosts FROM clean GROUP BY 1
+), candidates AS (
+    SELECT c.host, c.ext, any_value(n.net_hosts) AS net_hosts
+    FROM clean c JOIN popularity n ON n.net = c.ext_u // 256
+    WHERE c.max_duration >= $min_hours * 3.6e12 AND n.net_hosts <= $max_sources
+    GROUP BY c.host, c.ext
+), long_rows AS (
+    SELECT c.host, c.ext, c.net_hosts, f."source.ip" AS src, f."destination.ip" AS dst,
+           f."destination.port" AS dport, f."network.transport" AS proto,
+           f."event.duration" AS dur, f."network.bytes" AS bytes,
+           coalesce(f."event.end", f."@timestamp") AS end_ts,
+           coalesce(f."observer.name", f."observer.ip", f."event.module") AS sensor,
+           f."user.name" AS usr
+    FROM flows f JOIN candidates c ON f."source.ip" = c.host AND f."destination.ip" = c.ext
+    WHERE f."event.duration" >= $min_hours * 3.6e12
+    UNION ALL
+    SELECT c.host, c.ext, c.net_hosts, f."source.ip", f."destination.ip",
+           f."destination.port", f."network.transport", f."event.duration",
+           f."network.bytes", coalesce(f."event.end", f."@timestamp"),
+           coalesce(f."observer.name", f."observer.ip", f."event.module"), f."user.name"
+    FROM flows f JOIN candidates c ON f."source.ip" = c.ext AND f."destination.ip" = c.host
+    WHERE f."event.duration" >= $min_hours * 3.6e12
+), grouped AS (
+    SELECT host, ext, any_value(net_hosts) AS net_hosts,
+           min(end_ts - to_microseconds((dur // 1000)::BIGINT)) AS start_ts,
+           max(end_ts) AS end_ts, max(dur) / 3.6e12 AS longest_h,
+           arg_min(src, dport) AS svc_src, arg_min(dst, dport) AS svc_dst,
+           min(dport) AS svc_port, arg_min(proto, dport) AS proto,
+           max(bytes) AS bytes, max(usr) AS usr, count(DISTINCT sensor) AS sensors,
+           list(DISTINCT sensor ORDER BY sensor) AS sensor_names
+    FROM long_rows GROUP BY host, ext
+)
+SELECT start_ts AS "@timestamp", end_ts AS "event.end",
+       concat_ws('|', host, ext) AS "alert.key",
+       format('{} held a {:.1f} h {} connection {} {} (port {}) {}; {} internal host(s) talk '
+              'to that /24', host, longest_h, coalesce(proto, '?'),
+              CASE WHEN svc_src = host THEN 'to' ELSE 'from' END, ext, svc_port,
+              CASE WHEN svc_src = host THEN 'opened by the internal host'
+                   ELSE 'opened from outside' END, net_hosts) AS "alert.summary",
+       host AS "source.ip", ext AS "destination.ip", svc_port AS "destination.port",
+       usr AS "user.name",
+       bytes::BIGINT AS "network.bytes", [host, ext] AS "related.ip",
+       to_json({longest_hours: round(longest_h, 2), opened_by: svc_src, service: svc_dst,
+                port: svc_port, transport: proto, bytes: bytes, sensors: sensor_names,
+                internal_hosts_to_network: net_hosts})::VARCHAR AS "alert.evidence"
+FROM grouped
+ORDER BY 1, 3
+"""
+
+DETECTION = Detection(
+    id="c2_long_connection",
+    title="Long-lived connection with a rare external address",
+    description=__doc__ or "",
+    tactics=("TA0011",),
+    techniques=("T1071", "T1573"),
+    severity="medium",
+    datasets=("flows",),
+    needs=("pairs",),
+    params={"min_hours": 1.0, "max_sources": 2},
+    sql=SQL,
+    false_positives=(
+        "Only networks (/24) at most max_sources internal hosts ever talked to: long "
+        "meetings and push channels to big providers are not rare. VPN tunnels (client to "
+        "gateway outside address, both public) and any flow of a gateway address are "
+        "skipped, so sessions left connected for days do not count. Partner networks are "
+        "skipped."
+    ),
+)

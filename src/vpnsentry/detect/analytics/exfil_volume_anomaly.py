@@ -1,0 +1,206 @@
+"""Outbound volume anomaly: an internal host sends far more to the Internet in one day than
+it ever does.
+
+Why it works: what a workstation or server uploads per day is stable for that machine
+(mail, meetings, sync clients), whatever it is for the next one, so each host is judged
+against its own earlier days: the day's upload must exceed the median of the host's active
+days in the ``baseline_days`` before it plus ``mad_factor`` median absolute deviations,
+``min_ratio`` times that median, and a floor (``min_bytes``). The floor keeps a light
+user's ordinary burst (a long video call's upload) from counting; the baseline keeps heavy
+uploaders (build servers, video editors) quiet at their usual level. A host is judged only
+after ``learning_days`` active days of history. The alert names the destinations that took
+most of the day's upload, with how many internal hosts ever talked to their /24.
+
+How bytes are counted (the ``_exfil_transfers`` table, built once per run and shared by the
+``exfil_*`` detections): flows are summed per sensor, day and address pair, oriented so that
+"up" is what the internal (private) end sent and "down" what it received: NetFlow logs each
+direction as its own record and Zeek or a firewall logs both counters on one, and this
+orientation handles both. The same traffic seen by several sensors is counted once (the
+sensor with the most bytes wins, as in ``pairs``). Sensors that log only a total without
+direction (ASA teardown ``network.bytes``) cannot tell an upload from a download, so they
+count connections but not bytes; ``pairs.bytes_out`` would count a download as an upload
+there, which is why the exfiltration detections do not use it.
+
+What it ignores: traffic between internal hosts (backups between sites, patch-day
+downloads from WSUS), downloads (patch day's WSUS pull from Microsoft), hosts on the
+``backup_hosts`` allow-list (off-site backup), flows to the company's own VPN gateways and to
+``partners``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Final
+
+import duckdb
+import polars as pl
+
+from vpnsentry.detect.base import Detection, ParamValue
+
+#: Per (internal host, external address, UTC day): connections, bytes up and down, first and
+#: last evidence, the service port of the host's outbound records, the user a firewall
+#: attributed the traffic to (if any). Built once per connection.
+TRANSFERS_SQL: Final = """
+CREATE TEMP TABLE IF NOT EXISTS _exfil_transfers AS
+WITH per_sensor AS (
+    -- per unordered address pair (a < b), day and sensor: NetFlow's two one-way records of a
+    -- conversation and Zeek's single two-way record land in the same group
+    SELECT least(s, d) AS a, greatest(s, d) AS b, day, sensor,
+           count(*) FILTER (WHERE s < d) AS a_opened, count(*) FILTER (WHERE s > d) AS b_opened,
+           sum(CASE WHEN s < d THEN sb ELSE db END) AS a_sent,
+           sum(CASE WHEN s < d THEN db ELSE sb END) AS b_sent,
+           min(dport) FILTER (WHERE s < d) AS a_port, min(dport) FILTER (WHERE s > d) AS b_port,
+           min(ts) AS t0, max(ts) AS t1, max(usr) AS usr
+    FROM (
+        SELECT "source.ip" AS s, "destination.ip" AS d, "@timestamp" AS ts,
+               date_trunc('day', "@timestamp") AS day,
+               coalesce("observer.name", "observer.ip", "event.module") AS sensor,
+               "source.bytes" AS sb, "destination.bytes" AS db, "destination.port" AS dport,
+               "user.name" AS usr
+        FROM flows
+        WHERE "event.action" IS DISTINCT FROM 'flow-creation'
+          AND "source.ip" IS NOT NULL AND "destination.ip" IS NOT NULL
+          -- cheap pre-filter: both ends in 10/8 or 192.168/16 is internal traffic for sure
+          -- (the exact test, is_private, comes after aggregation)
+          AND NOT ((starts_with("source.ip", '10.') OR starts_with("source.ip", '192.168.'))
+                   AND (starts_with("destination.ip", '10.')
+                        OR starts_with("destination.ip", '192.168.')))
+    )
+    GROUP BY ALL
+), addr AS (
+    SELECT ip, u, coalesce(is_private(u), false) AS private
+    FROM (SELECT ip, ip4(ip) AS u
+          FROM (SELECT a AS ip FROM per_sensor UNION SELECT b FROM per_sensor))
+    WHERE u IS NOT NULL
+), oriented AS (
+    SELECT CASE WHEN pa.private THEN ps.a ELSE ps.b END AS host,
+           CASE WHEN pa.private THEN pa.u ELSE pb.u END AS host_u,
+           CASE WHEN pa.private THEN ps.b ELSE ps.a END AS ext,
+           CASE WHEN pa.private THEN pb.u ELSE pa.u END AS ext_u,
+           ps.day, greatest(ps.a_opened, ps.b_opened) AS conns,
+           CASE WHEN pa.private THEN ps.a_sent ELSE ps.b_sent END AS up,
+           CASE WHEN pa.private THEN ps.b_sent ELSE ps.a_sent END AS down,
+           CASE WHEN pa.private THEN ps.a_port ELSE ps.b_port END AS port,
+           ps.t0, ps.t1, ps.usr
+    FROM per_sensor ps JOIN addr pa ON pa.ip = ps.a JOIN addr pb ON pb.ip = ps.b
+    WHERE pa.private <> pb.private
+)
+SELECT host, any_value(host_u) AS host_u, ext, any_value(ext_u) AS ext_u, day,
+       max(conns) AS conns, coalesce(max(up), 0)::BIGINT AS up,
+       coalesce(max(down), 0)::BIGINT AS down, min(port) AS port,
+       min(t0) AS first_ts, max(t1) AS last_ts, max(usr) AS usr
+FROM oriented o
+WHERE NOT EXISTS (
+          SELECT 1 FROM gateways g WHERE o.ext_u IN (g.outside_u, g.inside_u, g.management_u))
+  AND NOT EXISTS (
+          SELECT 1 FROM allow_nets n WHERE n.kind = 'partners' AND o.ext_u BETWEEN n.lo AND n.hi)
+GROUP BY host, ext, day
+"""
+
+_PARAM_RE: Final = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def ensure_transfers(con: duckdb.DuckDBPyConnection) -> None:
+    """Build ``_exfil_transfers`` in ``con`` unless an earlier detection of the run did."""
+    con.execute(TRANSFERS_SQL)
+
+
+def run_sql(
+    con: duckdb.DuckDBPyConnection, sql: str, params: Mapping[str, ParamValue]
+) -> pl.DataFrame:
+    """``sql`` over ``_exfil_transfers`` with the named parameters it uses."""
+    ensure_transfers(con)
+    names = set(_PARAM_RE.findall(sql))
+    missing = names - set(params)
+    if missing:
+        raise ValueError(f"SQL uses undeclared parameters {sorted(missing)}")
+    frame = pl.from_arrow(con.sql(sql, params={n: params[n] for n in names}).to_arrow_table())
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
+SQL: Final = """
+WITH t AS (
+    SELECT x.* FROM _exfil_transfers x
+    WHERE NOT EXISTS (
+        SELECT 1 FROM allow_nets a
+        WHERE a.kind = 'backup_hosts' AND x.host_u BETWEEN a.lo AND a.hi)
+), popularity AS (
+    SELECT ext_u // 256 AS net, count(DISTINCT host) AS net_hosts
+    FROM _exfil_transfers GROUP BY 1
+), host_day AS (
+    SELECT host, day, sum(up) AS up, sum(down) AS down, count(*) AS destinations
+    FROM t GROUP BY host, day
+), base AS (
+    SELECT *, median(up) OVER w AS med, mad(up) OVER w AS spread, count(*) OVER w AS prior_days
+    FROM host_day
+    WINDOW w AS (PARTITION BY host ORDER BY day
+                 RANGE BETWEEN to_days($baseline_days) PRECEDING AND INTERVAL 1 DAY PRECEDING)
+), hits AS (
+    SELECT *, greatest(med + $mad_factor * spread, $min_ratio * med, $min_bytes) AS threshold
+    FROM base
+    WHERE prior_days >= $learning_days
+      AND up > greatest(med + $mad_factor * spread, $min_ratio * med, $min_bytes)
+), top AS (
+    -- the destinations that took at least a tenth of the day's upload
+    SELECT h.host, h.day, t.ext, t.up, t.down, t.port, t.first_ts, t.last_ts, t.usr,
+           p.net_hosts
+    FROM hits h JOIN t USING (host, day) JOIN popularity p ON p.net = t.ext_u // 256
+    WHERE t.up >= 0.1 * h.up
+)
+SELECT min(tp.first_ts) AS "@timestamp", max(tp.last_ts) AS "event.end",
+       concat_ws('|', h.host, strftime(h.day, '%Y-%m-%d')) AS "alert.key",
+       format('{} sent {:,} MB to the Internet on {} ({:.0f}x its median of {:,} MB over {} '
+              'earlier days); {:.0f}% of it to {} ({} internal host(s) talk to that /24)',
+              h.host, (h.up / 1e6)::BIGINT, strftime(h.day, '%Y-%m-%d'),
+              h.up / greatest(h.med, 1), round(h.med / 1e6, 1), h.prior_days,
+              100 * max(tp.up) / h.up, arg_max(tp.ext, tp.up),
+              arg_max(tp.net_hosts, tp.up)) AS "alert.summary",
+       h.host AS "source.ip", arg_max(tp.ext, tp.up) AS "destination.ip",
+       arg_max(tp.port, tp.up) AS "destination.port", max(tp.usr) AS "user.name",
+       h.up::BIGINT AS "network.bytes",
+       list_concat([h.host], list(tp.ext ORDER BY tp.up DESC)[1:10]) AS "related.ip",
+       to_json({bytes_up: h.up, bytes_down: h.down, destinations: h.destinations,
+                baseline_median: h.med, baseline_mad: h.spread, baseline_days: h.prior_days,
+                threshold: h.threshold,
+                top_destinations: list({address: tp.ext, bytes_up: tp.up, bytes_down: tp.down,
+                                        port: tp.port, internal_hosts_to_network: tp.net_hosts}
+                                       ORDER BY tp.up DESC)[1:10]})::VARCHAR
+           AS "alert.evidence",
+       least(100, 50 + 20 * log10(h.up / greatest(h.threshold, 1)))::DOUBLE
+           AS "event.risk_score"
+FROM hits h JOIN top tp USING (host, day)
+GROUP BY h.host, h.day, h.up, h.down, h.med, h.spread, h.prior_days, h.threshold,
+         h.destinations
+ORDER BY 1, 3
+"""
+
+
+def _run(con: duckdb.DuckDBPyConnection, params: Mapping[str, ParamValue]) -> pl.DataFrame:
+    return run_sql(con, SQL, params)
+
+
+DETECTION = Detection(
+    id="exfil_volume_anomaly",
+    title="Host uploads far more than its own baseline",
+    description=__doc__ or "",
+    tactics=("TA0010",),
+    techniques=("T1048", "T1030"),
+    severity="high",
+    datasets=("flows",),
+    params={
+        "mad_factor": 10.0,
+        "min_ratio": 10.0,
+        "min_bytes": 50_000_000,
+        "baseline_days": 28,
+    },
+    run=_run,
+    false_positives=(
+        "Judged against the host's own earlier days (median + mad_factor x MAD, min_ratio x "
+        "median) and never below min_bytes, after learning_days of history. Internal "
+        "transfers (backups, WSUS) and downloads are not uploads; backup_hosts, VPN "
+        "gateways and partners are skipped. A new habit (a user starts uploading videos) "
+        "fires once; suppress by source.ip with an expiry if it is legitimate."
+    ),
+)
