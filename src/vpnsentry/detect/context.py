@@ -154,57 +154,83 @@ class Context:
             self._built.add(name)
 
 
-#: Flows per day and (source, destination, port, transport). A connection seen by several
-#: sensors (the gateway's traffic log, NetFlow, Zeek) must count once: sums are taken per
-#: sensor, then the largest sensor's view is kept. ASA logs a flow twice (built, teardown);
-#: only the teardown carries bytes and duration, so "flow-creation" rows are left out.
-#: NetFlow is unidirectional: the server's answer is its own record, with the client's
-#: ephemeral port as destination; ``reply`` marks such rows (service port < 1024 as source,
-#: an ephemeral port as destination) so detections can skip or pair them.
+#: Flows per day and (source, destination, service port, transport), built in one scan of
+#: ``flows``. Three things make raw flow rows disagree about one conversation:
+#:
+#: * several sensors log it (the gateway's traffic log, NetFlow, Zeek): sums are taken per
+#:   sensor, then the largest sensor's view is kept;
+#: * NetFlow is one-way: the answer is its own record from the service port to the client's
+#:   ephemeral port. Such records (nfdump rows whose source port is below the destination
+#:   port) are turned around, so they add to the same row as the request, their bytes
+#:   counted as ``bytes_in``; without this, every answer would be a row of its own and the
+#:   table would be as large as the flows;
+#: * ASA logs a flow twice (built, teardown) and only the teardown carries bytes and
+#:   duration, so "flow-creation" rows are left out. ASA's ``network.bytes`` has no direction:
+#:   it goes to ``bytes_total`` and never into ``bytes_out``, so a download is not mistaken
+#:   for an upload.
 _PAIRS_SQL: Final = """
-CREATE OR REPLACE TABLE pairs AS
-WITH per_sensor AS (
-    SELECT "source.ip" AS src, "destination.ip" AS dst, "destination.port" AS dport,
-           "network.transport" AS proto, date_trunc('day', "@timestamp") AS day,
-           coalesce("observer.name", "observer.ip", "event.module") AS sensor,
-           count(*) AS conns,
-           sum(coalesce("source.bytes", "network.bytes" - coalesce("destination.bytes", 0), 0))
-               AS bytes_out,
-           sum(coalesce("destination.bytes", 0)) AS bytes_in,
-           min("@timestamp") AS first_ts, max("@timestamp") AS last_ts,
-           max("event.duration") AS max_duration, min("source.port") AS sport
-    FROM flows
-    WHERE "source.ip" IS NOT NULL AND "destination.ip" IS NOT NULL
-      AND "event.action" IS DISTINCT FROM 'flow-creation'
-    GROUP BY ALL
-), merged AS (
-    SELECT src, dst, dport, proto, day, max(conns) AS conns, max(bytes_out) AS bytes_out,
-           max(bytes_in) AS bytes_in, min(first_ts) AS first_ts, max(last_ts) AS last_ts,
-           max(max_duration) AS max_duration, count(*) AS sensors, min(sport) AS sport,
-           ip4(src) AS src_u, ip4(dst) AS dst_u
-    FROM per_sensor GROUP BY src, dst, dport, proto, day
+CREATE OR REPLACE TEMP TABLE _pairs AS
+WITH raw AS (
+    SELECT *, coalesce(module = 'nfdump' AND sp < dp, false) AS rev
+    FROM (
+        SELECT "source.ip" AS s, "destination.ip" AS d, "source.port" AS sp,
+               "destination.port" AS dp, "network.transport" AS proto, "@timestamp" AS ts,
+               "event.module" AS module,
+               coalesce("observer.name", "observer.ip", "event.module") AS sensor,
+               "source.bytes" AS sb, "destination.bytes" AS db, "network.bytes" AS nb,
+               "event.duration" AS dur, "user.name" AS usr
+        FROM flows
+        WHERE "source.ip" IS NOT NULL AND "destination.ip" IS NOT NULL
+          AND "event.action" IS DISTINCT FROM 'flow-creation'
+    )
+), per_sensor AS (
+    SELECT CASE WHEN rev THEN d ELSE s END AS src, CASE WHEN rev THEN s ELSE d END AS dst,
+           CASE WHEN rev THEN sp ELSE dp END AS dport, proto,
+           date_trunc('day', ts) AS day, sensor,
+           greatest(count(*) FILTER (WHERE NOT rev), count(*) FILTER (WHERE rev)) AS conns,
+           sum(CASE WHEN rev THEN db ELSE sb END) AS bytes_out,
+           sum(CASE WHEN rev THEN sb ELSE db END) AS bytes_in,
+           sum(nb) AS bytes_total,
+           min(ts) AS first_ts, max(ts) AS last_ts, max(dur) AS max_duration,
+           max(usr) AS user_name
+    FROM raw GROUP BY ALL
 )
-SELECT m.*,
-       coalesce(m.sport < 1024 AND m.dport >= 1024, false) AS reply,
-       CASE WHEN m.src_u <= s.net_hi THEN s.cidr END AS src_net,
-       CASE WHEN m.dst_u <= d.net_hi THEN d.cidr END AS dst_net,
-       CASE WHEN m.src_u <= s.net_hi THEN s.site END AS src_site,
-       CASE WHEN m.src_u <= s.net_hi THEN s.role END AS src_role,
-       coalesce(CASE WHEN m.src_u <= s.net_hi THEN s.crown_jewel END, false) AS src_crown,
-       CASE WHEN m.dst_u <= d.net_hi THEN d.site END AS dst_site,
-       CASE WHEN m.dst_u <= d.net_hi THEN d.role END AS dst_role,
-       coalesce(CASE WHEN m.dst_u <= d.net_hi THEN d.crown_jewel END, false) AS dst_crown,
-       coalesce(is_private(m.src_u), false) AS src_private,
-       coalesce(is_private(m.dst_u), false) AS dst_private,
-       CASE WHEN m.dst_u <= c.hi THEN c.country END AS dst_country,
-       CASE WHEN m.dst_u <= g.hi THEN g.asn END AS dst_asn,
-       CASE WHEN m.dst_u <= g.hi THEN g.as_org END AS dst_org,
-       coalesce(CASE WHEN m.dst_u <= g.hi THEN g.hosting END, false) AS dst_hosting
-FROM merged m
-ASOF LEFT JOIN subnets s ON m.src_u >= s.net_lo
-ASOF LEFT JOIN subnets d ON m.dst_u >= d.net_lo
-ASOF LEFT JOIN geo_country c ON m.dst_u >= c.lo
-ASOF LEFT JOIN geo_asn g ON m.dst_u >= g.lo
+SELECT src, dst, dport, proto, day, max(conns) AS conns, max(bytes_out) AS bytes_out,
+       max(bytes_in) AS bytes_in, max(bytes_total) AS bytes_total,
+       min(first_ts) AS first_ts, max(last_ts) AS last_ts,
+       max(max_duration) AS max_duration, count(*) AS sensors, max(user_name) AS user_name
+FROM per_sensor GROUP BY src, dst, dport, proto, day;
+
+-- Where each address is, looked up once per distinct address rather than once per row.
+CREATE OR REPLACE TEMP TABLE _addr AS
+SELECT a.ip, a.u,
+       CASE WHEN a.u <= s.net_hi THEN s.cidr END AS net,
+       CASE WHEN a.u <= s.net_hi THEN s.site END AS site,
+       CASE WHEN a.u <= s.net_hi THEN s.role END AS role,
+       coalesce(CASE WHEN a.u <= s.net_hi THEN s.crown_jewel END, false) AS crown,
+       coalesce(is_private(a.u), false) AS private,
+       CASE WHEN a.u <= c.hi THEN c.country END AS country,
+       CASE WHEN a.u <= g.hi THEN g.asn END AS asn,
+       CASE WHEN a.u <= g.hi THEN g.as_org END AS org,
+       coalesce(CASE WHEN a.u <= g.hi THEN g.hosting END, false) AS hosting
+FROM (
+    SELECT ip, ip4(ip) AS u FROM (SELECT src AS ip FROM _pairs UNION SELECT dst FROM _pairs)
+) a
+ASOF LEFT JOIN subnets s ON a.u >= s.net_lo
+ASOF LEFT JOIN geo_country c ON a.u >= c.lo
+ASOF LEFT JOIN geo_asn g ON a.u >= g.lo;
+
+CREATE OR REPLACE TABLE pairs AS
+SELECT p.*, s.u AS src_u, d.u AS dst_u, s.net AS src_net, d.net AS dst_net,
+       s.site AS src_site, s.role AS src_role, coalesce(s.crown, false) AS src_crown,
+       d.site AS dst_site, d.role AS dst_role, coalesce(d.crown, false) AS dst_crown,
+       coalesce(s.private, false) AS src_private, coalesce(d.private, false) AS dst_private,
+       d.country AS dst_country, d.asn AS dst_asn, d.org AS dst_org,
+       coalesce(d.hosting, false) AS dst_hosting
+FROM _pairs p LEFT JOIN _addr s ON s.ip = p.src LEFT JOIN _addr d ON d.ip = p.dst;
+
+DROP TABLE _pairs;
+DROP TABLE _addr;
 """
 
 

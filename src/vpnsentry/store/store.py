@@ -322,6 +322,11 @@ class Store:
                 empty = pl.DataFrame(schema=ecs.SCHEMAS[dataset]).to_arrow()
                 con.register(f"_empty_{dataset}", empty)
                 con.execute(f"CREATE VIEW {dataset} AS SELECT * FROM _empty_{dataset}")
+        # Big analytics (a month of NetFlow) must spill to disk rather than take the
+        # machine's memory: DuckDB's default is 80% of RAM.
+        con.execute(f"SET memory_limit = '{memory_limit_mb()}MB'")
+        con.execute("SET temp_directory = " + _sql_list([str(self.root / ".tmp")])[1:-1])
+        con.execute("SET preserve_insertion_order = false")
         con.register("_alerts", self.alerts().to_arrow())
         con.execute("CREATE VIEW alerts AS SELECT * FROM _alerts")
         allowed = [f for files in parts.values() for f in files]
@@ -604,6 +609,22 @@ def ecs_alerts(df: pl.DataFrame) -> pl.DataFrame:
             for n, t in ecs.ALERTS.items()
         ]
     )
+
+
+def memory_limit_mb() -> int:
+    """The query engine's memory budget: ``VPNSENTRY_MEMORY_MB`` or a quarter of RAM.
+
+    A quarter leaves room for the Arrow and Python side of a run and for the machine's other
+    work; DuckDB spills what does not fit to ``<store>/.tmp``.
+    """
+    env = os.environ.get("VPNSENTRY_MEMORY_MB")
+    if env:
+        try:
+            return max(256, int(env))
+        except ValueError as exc:
+            raise StoreError(f"VPNSENTRY_MEMORY_MB must be a number of MB, not {env!r}") from exc
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1024 * 1024)
+    return max(1024, total // 4)
 
 
 def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:

@@ -24,9 +24,8 @@ detections for data leaving); SMB to workstations (PC-to-PC SMB is lateral movem
 ``lateral_new_admin_connection``).
 """
 
-from vpnsentry.detect.analytics.lateral_new_admin_connection import USER_KEY_SQL
+from vpnsentry.detect.analytics.lateral_new_admin_connection import USER_KEY_SQL, actor_ctes
 from vpnsentry.detect.base import Detection
-from vpnsentry.enrich.sessions import attribute_sql
 
 SQL = (
     """
@@ -46,19 +45,9 @@ WITH smb_pairs AS (
     SELECT s.* FROM smb_pairs s
     LEFT JOIN reverse r ON r.server = s.dst AND r.client = s.src AND r.day = s.day
     WHERE greatest(s.bytes_in, coalesce(r.bytes, 0)) >= $min_reply_bytes
-), attributed AS (
-"""
-    + attribute_sql("sessions_smb", ip_column="src", ts_column="first_ts")
+), """
+    + actor_ctes("sessions_smb", "smb")
     + """
-), smb AS (
-    SELECT a.* EXCLUDE ("session.user", "session.gateway"),
-           a."session.user" AS "user.name",
-           CASE WHEN a."session.user" IS NOT NULL
-                THEN 'user:' || """
-    + USER_KEY_SQL.format(col='a."session.user"')
-    + """
-                ELSE 'ip:' || a.src END AS actor
-    FROM attributed a
     WHERE NOT EXISTS (SELECT 1 FROM allow_nets w
                       WHERE w.kind IN ('backup_hosts', 'scanners')
                         AND a.src_u BETWEEN w.lo AND w.hi)

@@ -95,6 +95,7 @@ DETECTION = Detection(
     techniques=("T1048.002", "T1030"),
     severity="high",
     datasets=("flows",),
+    needs=("pairs",),
     params={
         "min_days": 5,
         "min_daily_bytes": 1_000_000,

@@ -101,6 +101,7 @@ DETECTION = Detection(
     techniques=("T1048.002", "T1567"),
     severity="high",
     datasets=("flows",),
+    needs=("pairs",),
     params={
         "max_sources": 5,
         "min_bytes": 20_000_000,

@@ -168,6 +168,7 @@ DETECTION = Detection(
     techniques=("T1074.001", "T1039", "T1048"),
     severity="critical",
     datasets=("flows",),
+    needs=("pairs",),
     params={
         "mad_factor": 10.0,
         "min_ratio": 10.0,

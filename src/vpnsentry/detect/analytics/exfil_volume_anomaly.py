@@ -11,15 +11,14 @@ uploaders (build servers, video editors) quiet at their usual level. A host is j
 after ``learning_days`` active days of history. The alert names the destinations that took
 most of the day's upload, with how many internal hosts ever talked to their /24.
 
-How bytes are counted (the ``_exfil_transfers`` table, built once per run and shared by the
-``exfil_*`` detections): flows are summed per sensor, day and address pair, oriented so that
-"up" is what the internal (private) end sent and "down" what it received: NetFlow logs each
-direction as its own record and Zeek or a firewall logs both counters on one, and this
-orientation handles both. The same traffic seen by several sensors is counted once (the
-sensor with the most bytes wins, as in ``pairs``). Sensors that log only a total without
-direction (ASA teardown ``network.bytes``) cannot tell an upload from a download, so they
-count connections but not bytes; ``pairs.bytes_out`` would count a download as an upload
-there, which is why the exfiltration detections do not use it.
+How bytes are counted (the ``_exfil_transfers`` table, built once per run from ``pairs`` and
+shared by the ``exfil_*`` detections): ``pairs`` rows between an internal (private) and an
+external address, per internal host, external address and day, oriented so that "up" is
+what the internal end sent and "down" what it received, whichever end opened the
+connection. ``pairs`` already counts a conversation seen by several sensors once and folds
+NetFlow's one-way answer records onto their request; sensors that log only a total without
+direction (ASA teardown ``network.bytes``) count connections but no bytes, so a download is
+never mistaken for an upload.
 
 What it ignores: traffic between internal hosts (backups between sites, patch-day
 downloads from WSUS), downloads (patch day's WSUS pull from Microsoft), hosts on the
@@ -43,53 +42,23 @@ from vpnsentry.detect.base import Detection, ParamValue
 #: attributed the traffic to (if any). Built once per connection.
 TRANSFERS_SQL: Final = """
 CREATE TEMP TABLE IF NOT EXISTS _exfil_transfers AS
-WITH per_sensor AS (
-    -- per unordered address pair (a < b), day and sensor: NetFlow's two one-way records of a
-    -- conversation and Zeek's single two-way record land in the same group
-    SELECT least(s, d) AS a, greatest(s, d) AS b, day, sensor,
-           count(*) FILTER (WHERE s < d) AS a_opened, count(*) FILTER (WHERE s > d) AS b_opened,
-           sum(CASE WHEN s < d THEN sb ELSE db END) AS a_sent,
-           sum(CASE WHEN s < d THEN db ELSE sb END) AS b_sent,
-           min(dport) FILTER (WHERE s < d) AS a_port, min(dport) FILTER (WHERE s > d) AS b_port,
-           min(ts) AS t0, max(ts) AS t1, max(usr) AS usr
-    FROM (
-        SELECT "source.ip" AS s, "destination.ip" AS d, "@timestamp" AS ts,
-               date_trunc('day', "@timestamp") AS day,
-               coalesce("observer.name", "observer.ip", "event.module") AS sensor,
-               "source.bytes" AS sb, "destination.bytes" AS db, "destination.port" AS dport,
-               "user.name" AS usr
-        FROM flows
-        WHERE "event.action" IS DISTINCT FROM 'flow-creation'
-          AND "source.ip" IS NOT NULL AND "destination.ip" IS NOT NULL
-          -- cheap pre-filter: both ends in 10/8 or 192.168/16 is internal traffic for sure
-          -- (the exact test, is_private, comes after aggregation)
-          AND NOT ((starts_with("source.ip", '10.') OR starts_with("source.ip", '192.168.'))
-                   AND (starts_with("destination.ip", '10.')
-                        OR starts_with("destination.ip", '192.168.')))
-    )
-    GROUP BY ALL
-), addr AS (
-    SELECT ip, u, coalesce(is_private(u), false) AS private
-    FROM (SELECT ip, ip4(ip) AS u
-          FROM (SELECT a AS ip FROM per_sensor UNION SELECT b FROM per_sensor))
-    WHERE u IS NOT NULL
-), oriented AS (
-    SELECT CASE WHEN pa.private THEN ps.a ELSE ps.b END AS host,
-           CASE WHEN pa.private THEN pa.u ELSE pb.u END AS host_u,
-           CASE WHEN pa.private THEN ps.b ELSE ps.a END AS ext,
-           CASE WHEN pa.private THEN pb.u ELSE pa.u END AS ext_u,
-           ps.day, greatest(ps.a_opened, ps.b_opened) AS conns,
-           CASE WHEN pa.private THEN ps.a_sent ELSE ps.b_sent END AS up,
-           CASE WHEN pa.private THEN ps.b_sent ELSE ps.a_sent END AS down,
-           CASE WHEN pa.private THEN ps.a_port ELSE ps.b_port END AS port,
-           ps.t0, ps.t1, ps.usr
-    FROM per_sensor ps JOIN addr pa ON pa.ip = ps.a JOIN addr pb ON pb.ip = ps.b
-    WHERE pa.private <> pb.private
+WITH oriented AS (
+    SELECT CASE WHEN src_private THEN src ELSE dst END AS host,
+           CASE WHEN src_private THEN src_u ELSE dst_u END AS host_u,
+           CASE WHEN src_private THEN dst ELSE src END AS ext,
+           CASE WHEN src_private THEN dst_u ELSE src_u END AS ext_u,
+           day, conns,
+           CASE WHEN src_private THEN bytes_out ELSE bytes_in END AS up,
+           CASE WHEN src_private THEN bytes_in ELSE bytes_out END AS down,
+           CASE WHEN src_private THEN dport END AS port,
+           first_ts, last_ts, user_name AS usr
+    FROM pairs
+    WHERE src_private <> dst_private AND src_u IS NOT NULL AND dst_u IS NOT NULL
 )
 SELECT host, any_value(host_u) AS host_u, ext, any_value(ext_u) AS ext_u, day,
-       max(conns) AS conns, coalesce(max(up), 0)::BIGINT AS up,
-       coalesce(max(down), 0)::BIGINT AS down, min(port) AS port,
-       min(t0) AS first_ts, max(t1) AS last_ts, max(usr) AS usr
+       sum(conns) AS conns, coalesce(sum(up), 0)::BIGINT AS up,
+       coalesce(sum(down), 0)::BIGINT AS down, min(port) AS port,
+       min(first_ts) AS first_ts, max(last_ts) AS last_ts, max(usr) AS usr
 FROM oriented o
 WHERE NOT EXISTS (
           SELECT 1 FROM gateways g WHERE o.ext_u IN (g.outside_u, g.inside_u, g.management_u))
@@ -189,6 +158,7 @@ DETECTION = Detection(
     techniques=("T1048", "T1030"),
     severity="high",
     datasets=("flows",),
+    needs=("pairs",),
     params={
         "mad_factor": 10.0,
         "min_ratio": 10.0,

@@ -26,9 +26,8 @@ it); sources whose fan-out is their normal day (mail or WSUS servers, backup ser
 jump hosts learn their own baseline).
 """
 
-from vpnsentry.detect.analytics.lateral_new_admin_connection import USER_KEY_SQL
+from vpnsentry.detect.analytics.lateral_new_admin_connection import actor_ctes
 from vpnsentry.detect.base import Detection
-from vpnsentry.enrich.sessions import attribute_sql
 
 SQL = (
     """
@@ -48,19 +47,9 @@ WITH internal AS (
            any_value(src_role) AS src_role, count(*) AS hosts, max(ports) AS max_ports,
            sum(conns) AS conns, min(first_ts) AS first_ts, max(last_ts) AS last_ts
     FROM per_dst GROUP BY src, day
-), attributed AS (
-"""
-    + attribute_sql("src_day", ip_column="src", ts_column="first_ts")
+), """
+    + actor_ctes("src_day", "actor_day")
     + """
-), actor_day AS (
-    SELECT a.* EXCLUDE ("session.user", "session.gateway"),
-           a."session.user" AS "user.name",
-           CASE WHEN a."session.user" IS NOT NULL
-                THEN 'user:' || """
-    + USER_KEY_SQL.format(col='a."session.user"')
-    + """
-                ELSE 'ip:' || a.src END AS actor
-    FROM attributed a
 ), baselined AS (
     SELECT d.*,
            coalesce(max(hosts) OVER w, 0) AS baseline_hosts,

@@ -42,6 +42,28 @@ USER_KEY_SQL = "lower(regexp_replace(regexp_replace({col}, '^.*\\\\', ''), '@.*$
 #: destination, port), with the actor (the VPN user behind a tunnel address, else the
 #: address), the source's peer group (its subnet) and the site and role of both ends.
 #: Shared with ``lateral_admin_chain``. Uses $admin_ports.
+
+
+def actor_ctes(relation: str, name: str) -> str:
+    """Two CTEs: ``attributed`` (``relation`` with the VPN session user of a tunnel source)
+    and ``name``: its rows with that user as ``user.name`` and an ``actor`` key, the user
+    when a session held the source address, else the address. Detections group by actor so
+    a VPN user who reconnects with a new tunnel address stays one actor.
+    """
+    return (
+        "attributed AS (\n"
+        + attribute_sql(relation, ip_column="src", ts_column="first_ts")
+        + f"""
+), {name} AS (
+    SELECT a.* EXCLUDE ("session.user", "session.gateway"),
+           a."session.user" AS "user.name",
+           CASE WHEN a."session.user" IS NOT NULL
+                THEN 'user:' || {USER_KEY_SQL.format(col='a."session.user"')}
+                ELSE 'ip:' || a.src END AS actor
+    FROM attributed a"""
+    )
+
+
 ADMIN_EDGES_SQL = (
     """
 admin_pairs AS (
@@ -53,19 +75,9 @@ admin_pairs AS (
     ASOF LEFT JOIN subnets n ON p.src_u >= n.net_lo
     WHERE p.src_private AND p.dst_private AND p.src <> p.dst
       AND list_contains(CAST($admin_ports AS INTEGER[]), p.dport)
-), attributed AS (
-"""
-    + attribute_sql("admin_pairs", ip_column="src", ts_column="first_ts")
+), """
+    + actor_ctes("admin_pairs", "admin_edges")
     + """
-), admin_edges AS (
-    SELECT a.* EXCLUDE ("session.user", "session.gateway"),
-           a."session.user" AS "user.name",
-           CASE WHEN a."session.user" IS NOT NULL
-                THEN 'user:' || """
-    + USER_KEY_SQL.format(col='a."session.user"')
-    + """
-                ELSE 'ip:' || a.src END AS actor
-    FROM attributed a
 )"""
 )
 
