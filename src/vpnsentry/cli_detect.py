@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import polars as pl
 import typer
@@ -18,6 +18,9 @@ from rich.text import Text
 
 from vpnsentry.enrich.sites import remembered_inventory
 from vpnsentry.errors import ExitCode, UsageError
+
+if TYPE_CHECKING:
+    from vpnsentry.detect.base import Detection
 from vpnsentry.safe import term
 from vpnsentry.ui import DEFAULT_STORE, JsonOpt, StoreOpt, err, out, print_json, print_table
 
@@ -190,21 +193,7 @@ def list_detections(
     if detection_id is not None:
         if detection_id not in known:
             raise UsageError(f"no detection {detection_id!r} (see `vpnsentry detections`)")
-        d = known[detection_id]
-        info = {
-            "id": d.id,
-            "title": d.title,
-            "severity": d.severity,
-            "status": d.status,
-            "tactics": list(d.tactics),
-            "techniques": list(d.techniques),
-            "datasets": list(d.datasets),
-            "needs": list(d.needs),
-            "params": dict(d.params),
-            "description": d.description,
-            "false_positives": d.false_positives,
-            "sql": d.sql,
-        }
+        info = _detection_info(known[detection_id], full=True)
         if as_json:
             print_json(info)
             return
@@ -214,26 +203,33 @@ def list_detections(
             text = json.dumps(v) if isinstance(v, list | dict) else str(v)
             out.print(Text(f"{k}: ", style="bold") + Text(text))
         return
+    if as_json:
+        for d in known.values():
+            print_json(_detection_info(d, full=False))
+        return
     rows = [
         (d.id, d.severity, ",".join(d.tactics), ",".join(d.techniques), d.title)
         for d in known.values()
     ]
-    if as_json:
-        for d in known.values():
-            print_json(
-                {
-                    "id": d.id,
-                    "title": d.title,
-                    "severity": d.severity,
-                    "status": d.status,
-                    "tactics": list(d.tactics),
-                    "techniques": list(d.techniques),
-                    "datasets": list(d.datasets),
-                    "params": dict(d.params),
-                }
-            )
-        return
     print_table(["id", "severity", "tactics", "techniques", "title"], rows)
+
+
+def _detection_info(d: Detection, *, full: bool) -> dict[str, Any]:
+    """A detection's metadata as JSON-able values; ``full`` adds the texts and the SQL."""
+    info: dict[str, Any] = {
+        "id": d.id,
+        "title": d.title,
+        "severity": d.severity,
+        "status": d.status,
+        "tactics": list(d.tactics),
+        "techniques": list(d.techniques),
+        "datasets": list(d.datasets),
+        "needs": list(d.needs),
+        "params": dict(d.params),
+    }
+    if full:
+        info |= {"description": d.description, "false_positives": d.false_positives, "sql": d.sql}
+    return info
 
 
 # -- alerts --------------------------------------------------------------------------------

@@ -39,7 +39,7 @@ import polars as pl
 from vpnsentry.detect.config import ALLOW_KINDS, Config
 from vpnsentry.enrich.geo import GeoTables, load_geo, register_geo
 from vpnsentry.enrich.sessions import build_sessions
-from vpnsentry.enrich.sites import Inventory
+from vpnsentry.enrich.sites import SUBNET_SCHEMA, Inventory
 
 #: Private and special-use IPv4 ranges as (lo, hi) integers: never "the Internet".
 _PRIVATE: Final = (
@@ -124,7 +124,7 @@ class Context:
         )
         self.con.execute(f"CREATE OR REPLACE MACRO is_private(u) AS ({private})")
         inv = self.inventory
-        subnets = inv.subnet_frame() if inv else _empty_subnets()
+        subnets = inv.subnet_frame() if inv else pl.DataFrame(schema=SUBNET_SCHEMA)
         self._table("subnets", subnets)
         self._table("hosts", _hosts_frame(inv))
         self._table("gateways", _gateways_frame(inv))
@@ -232,22 +232,6 @@ FROM _pairs p LEFT JOIN _addr s ON s.ip = p.src LEFT JOIN _addr d ON d.ip = p.ds
 DROP TABLE _pairs;
 DROP TABLE _addr;
 """
-
-
-def _empty_subnets() -> pl.DataFrame:
-    return pl.DataFrame(
-        schema={
-            "cidr": pl.String,
-            "net_lo": pl.UInt32,
-            "net_hi": pl.UInt32,
-            "site": pl.String,
-            "country": pl.String,
-            "timezone": pl.String,
-            "role": pl.String,
-            "crown_jewel": pl.Boolean,
-            "gateway": pl.String,
-        }
-    )
 
 
 def _hosts_frame(inv: Inventory | None) -> pl.DataFrame:

@@ -79,6 +79,19 @@ SELECTOR_KINDS: Final = ("site", "role", "host_role", "host", "cidr", "group")
 SELECTOR_WORDS: Final = ("internet", "any", "crown_jewel")
 
 _ID_RE: Final = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+
+#: Columns of :meth:`Inventory.subnet_frame` (also the shape of "no inventory").
+SUBNET_SCHEMA: Final[dict[str, pl.DataType]] = {
+    "cidr": pl.String(),
+    "net_lo": pl.UInt32(),
+    "net_hi": pl.UInt32(),
+    "site": pl.String(),
+    "country": pl.String(),
+    "timezone": pl.String(),
+    "role": pl.String(),
+    "crown_jewel": pl.Boolean(),
+    "gateway": pl.String(),
+}
 _PORT_RE: Final = re.compile(r"^(tcp|udp|icmp)/(\d{1,5})(?:-(\d{1,5}))?$")
 _MMDD_RE: Final = re.compile(r"^(\d{2})-(\d{2})$")
 
@@ -294,17 +307,7 @@ class Inventory:
                 "crown_jewel": [n.crown_jewel for n in nets],
                 "gateway": [n.gateway for n in nets],
             },
-            schema={
-                "cidr": pl.String,
-                "net_lo": pl.UInt32,
-                "net_hi": pl.UInt32,
-                "site": pl.String,
-                "country": pl.String,
-                "timezone": pl.String,
-                "role": pl.String,
-                "crown_jewel": pl.Boolean,
-                "gateway": pl.String,
-            },
+            schema=SUBNET_SCHEMA,
         )
 
     def line_of(self, *path: str | int) -> int | None:
