@@ -55,7 +55,7 @@ TACTICS: Final[dict[str, str]] = {
 }
 
 #: Shared working tables a detection may ask for (built lazily, once per run).
-NEEDS: Final = ("sessions", "logins", "pairs", "geo")
+NEEDS: Final = ("sessions", "logins", "pairs", "transfers", "geo")
 
 #: Maturity, as in Sigma: experimental -> test -> stable.
 STATUSES: Final = ("experimental", "test", "stable")

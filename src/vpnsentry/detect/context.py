@@ -19,6 +19,7 @@ store's ``events`` and ``flows`` views:
 ``is_private(u)``   macro: RFC 1918, CGNAT, loopback, link-local
 ``sessions``        VPN sessions (enrich/sessions.py)                       [need "sessions"]
 ``logins``          one row per VPN login attempt, with geo/ASN            [need "logins"]
+``transfers``       internal host <-> Internet per day, oriented on the host   [need "transfers"]
 ``pairs``           flows per day and (src, dst, port, transport), sensors de-duplicated,
                     with site/role/geo of both ends                         [need "pairs"]
 ==================  ==========================================================================
@@ -149,6 +150,9 @@ class Context:
                 self.con.execute(_LOGINS_SQL)
             elif name == "pairs":
                 self.con.execute(_PAIRS_SQL)
+            elif name == "transfers":
+                self.need(["pairs"])
+                self.con.execute(TRANSFERS_SQL)
             else:  # pragma: no cover - base.py validates names
                 raise KeyError(name)
             self._built.add(name)
@@ -231,6 +235,39 @@ FROM _pairs p LEFT JOIN _addr s ON s.ip = p.src LEFT JOIN _addr d ON d.ip = p.ds
 
 DROP TABLE _pairs;
 DROP TABLE _addr;
+"""
+
+
+#: ``pairs`` between an internal and an external address, per (internal host, external
+#: address, UTC day), oriented on the internal end whichever end opened: connections, bytes
+#: up (what the host sent) and down, first and last evidence, the service port of the host's
+#: outbound records, the user a firewall attributed the traffic to (if any). The company's
+#: own gateways and ``partners`` are left out. What the exfiltration detections count.
+TRANSFERS_SQL: Final = """
+CREATE OR REPLACE TABLE transfers AS
+WITH oriented AS (
+    SELECT CASE WHEN src_private THEN src ELSE dst END AS host,
+           CASE WHEN src_private THEN src_u ELSE dst_u END AS host_u,
+           CASE WHEN src_private THEN dst ELSE src END AS ext,
+           CASE WHEN src_private THEN dst_u ELSE src_u END AS ext_u,
+           day, conns,
+           CASE WHEN src_private THEN bytes_out ELSE bytes_in END AS up,
+           CASE WHEN src_private THEN bytes_in ELSE bytes_out END AS down,
+           CASE WHEN src_private THEN dport END AS port,
+           first_ts, last_ts, user_name AS usr
+    FROM pairs
+    WHERE src_private <> dst_private AND src_u IS NOT NULL AND dst_u IS NOT NULL
+)
+SELECT host, any_value(host_u) AS host_u, ext, any_value(ext_u) AS ext_u, day,
+       sum(conns) AS conns, coalesce(sum(up), 0)::BIGINT AS up,
+       coalesce(sum(down), 0)::BIGINT AS down, min(port) AS port,
+       min(first_ts) AS first_ts, max(last_ts) AS last_ts, max(usr) AS usr
+FROM oriented o
+WHERE NOT EXISTS (
+          SELECT 1 FROM gateways g WHERE o.ext_u IN (g.outside_u, g.inside_u, g.management_u))
+  AND NOT EXISTS (
+          SELECT 1 FROM allow_nets n WHERE n.kind = 'partners' AND o.ext_u BETWEEN n.lo AND n.hi)
+GROUP BY host, ext, day
 """
 
 

@@ -20,24 +20,19 @@ on the accumulation whatever the daily sizes. Bytes are counted per direction as
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Final
 
-import duckdb
-import polars as pl
-
-from vpnsentry.detect.analytics.exfil_volume_anomaly import run_sql
-from vpnsentry.detect.base import Detection, ParamValue
+from vpnsentry.detect.base import Detection
 
 SQL: Final = """
 WITH t AS (
-    SELECT x.* FROM _exfil_transfers x
+    SELECT x.* FROM transfers x
     WHERE NOT EXISTS (
         SELECT 1 FROM allow_nets a
         WHERE a.kind = 'backup_hosts' AND x.host_u BETWEEN a.lo AND a.hi)
 ), popularity AS (
     SELECT ext_u // 256 AS net, count(DISTINCT host) AS net_hosts
-    FROM _exfil_transfers GROUP BY 1
+    FROM transfers GROUP BY 1
 ), pair AS (
     SELECT host, ext, any_value(ext_u) AS ext_u,
            count(*) FILTER (WHERE up >= $min_daily_bytes) AS upload_days,
@@ -83,10 +78,6 @@ ORDER BY 1, 3
 """
 
 
-def _run(con: duckdb.DuckDBPyConnection, params: Mapping[str, ParamValue]) -> pl.DataFrame:
-    return run_sql(con, SQL, params)
-
-
 DETECTION = Detection(
     id="exfil_low_and_slow",
     title="Low-and-slow upload to a rare external network over many days",
@@ -95,7 +86,7 @@ DETECTION = Detection(
     techniques=("T1048.002", "T1030"),
     severity="high",
     datasets=("flows",),
-    needs=("pairs",),
+    needs=("transfers",),
     params={
         "min_days": 5,
         "min_daily_bytes": 1_000_000,
@@ -104,7 +95,7 @@ DETECTION = Detection(
         "baseline_factor": 10.0,
         "max_sources": 5,
     },
-    run=_run,
+    sql=SQL,
     false_positives=(
         "Only networks (/24) at most max_sources internal hosts ever talked to, one-sided "
         "transfers (min_ratio up:down, so C2 check-ins and browsing do not count) on "

@@ -20,24 +20,19 @@ Bytes are counted per direction as in ``exfil_volume_anomaly``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Final
 
-import duckdb
-import polars as pl
-
-from vpnsentry.detect.analytics.exfil_volume_anomaly import run_sql
-from vpnsentry.detect.base import Detection, ParamValue
+from vpnsentry.detect.base import Detection
 
 SQL: Final = """
 WITH t AS (
-    SELECT x.* FROM _exfil_transfers x
+    SELECT x.* FROM transfers x
     WHERE NOT EXISTS (
         SELECT 1 FROM allow_nets a
         WHERE a.kind = 'backup_hosts' AND x.host_u BETWEEN a.lo AND a.hi)
 ), popularity AS (
     SELECT ext_u // 256 AS net, count(DISTINCT host) AS net_hosts
-    FROM _exfil_transfers GROUP BY 1
+    FROM transfers GROUP BY 1
 ), history AS (
     SELECT t.*,
            count(*) FILTER (WHERE t.up >= $min_bytes) OVER (
@@ -89,10 +84,6 @@ ORDER BY 1, 3
 """
 
 
-def _run(con: duckdb.DuckDBPyConnection, params: Mapping[str, ParamValue]) -> pl.DataFrame:
-    return run_sql(con, SQL, params)
-
-
 DETECTION = Detection(
     id="exfil_rare_destination_upload",
     title="Large one-sided upload to a rare external network",
@@ -101,7 +92,7 @@ DETECTION = Detection(
     techniques=("T1048.002", "T1567"),
     severity="high",
     datasets=("flows",),
-    needs=("pairs",),
+    needs=("transfers",),
     params={
         "max_sources": 5,
         "min_bytes": 20_000_000,
@@ -109,7 +100,7 @@ DETECTION = Detection(
         "median_factor": 5.0,
         "baseline_days": 28,
     },
-    run=_run,
+    sql=SQL,
     false_positives=(
         "Only networks (/24) at most max_sources internal hosts ever talked to, uploads at "
         "least min_ratio times the bytes received, at least min_bytes and median_factor x the "

@@ -13,7 +13,7 @@ collection day, the host's upload to the Internet exceeds its own baseline the s
 (floor ``min_out_bytes``) and its excess is at least ``min_share`` of the excess collected.
 Both baselines need ``learning_days`` active days.
 
-How: upload anomalies come from ``_exfil_transfers`` (see ``exfil_volume_anomaly``); only
+How: upload anomalies come from ``transfers`` (see ``exfil_volume_anomaly``); only
 the few hosts with one are looked up in ``flows`` for what they received internally, per
 sensor and direction like the uploads (a host receives the responses of connections it
 opened, and what peers send in connections they opened).
@@ -25,18 +25,13 @@ the ``backup_hosts`` allow-list and sends nothing out), VPN gateways and ``partn
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Final
 
-import duckdb
-import polars as pl
-
-from vpnsentry.detect.analytics.exfil_volume_anomaly import run_sql
-from vpnsentry.detect.base import Detection, ParamValue
+from vpnsentry.detect.base import Detection
 
 SQL: Final = """
 WITH t AS (
-    SELECT x.* FROM _exfil_transfers x
+    SELECT x.* FROM transfers x
     WHERE NOT EXISTS (
         SELECT 1 FROM allow_nets a
         WHERE a.kind = 'backup_hosts' AND x.host_u BETWEEN a.lo AND a.hi)
@@ -156,10 +151,6 @@ ORDER BY 1, 3
 """
 
 
-def _run(con: duckdb.DuckDBPyConnection, params: Mapping[str, ParamValue]) -> pl.DataFrame:
-    return run_sql(con, SQL, params)
-
-
 DETECTION = Detection(
     id="exfil_staging",
     title="Data staged from internal servers, then sent out",
@@ -168,7 +159,7 @@ DETECTION = Detection(
     techniques=("T1074.001", "T1039", "T1048"),
     severity="critical",
     datasets=("flows",),
-    needs=("pairs",),
+    needs=("transfers",),
     params={
         "mad_factor": 10.0,
         "min_ratio": 10.0,
@@ -179,7 +170,7 @@ DETECTION = Detection(
         "window_days": 7,
         "baseline_days": 28,
     },
-    run=_run,
+    sql=SQL,
     false_positives=(
         "Needs both halves on one host: an unusual internal pull (mostly from crown-jewel "
         "servers, or spread over min_peers peers) and, within window_days, an unusual "

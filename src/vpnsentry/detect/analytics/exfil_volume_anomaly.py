@@ -11,7 +11,7 @@ uploaders (build servers, video editors) quiet at their usual level. A host is j
 after ``learning_days`` active days of history. The alert names the destinations that took
 most of the day's upload, with how many internal hosts ever talked to their /24.
 
-How bytes are counted (the ``_exfil_transfers`` table, built once per run from ``pairs`` and
+How bytes are counted (the ``transfers`` table, built once per run from ``pairs`` and
 shared by the ``exfil_*`` detections): ``pairs`` rows between an internal (private) and an
 external address, per internal host, external address and day, oriented so that "up" is
 what the internal end sent and "down" what it received, whichever end opened the
@@ -28,76 +28,19 @@ downloads from WSUS), downloads (patch day's WSUS pull from Microsoft), hosts on
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
 from typing import Final
 
-import duckdb
-import polars as pl
-
-from vpnsentry.detect.base import Detection, ParamValue
-
-#: Per (internal host, external address, UTC day): connections, bytes up and down, first and
-#: last evidence, the service port of the host's outbound records, the user a firewall
-#: attributed the traffic to (if any). Built once per connection.
-TRANSFERS_SQL: Final = """
-CREATE TEMP TABLE IF NOT EXISTS _exfil_transfers AS
-WITH oriented AS (
-    SELECT CASE WHEN src_private THEN src ELSE dst END AS host,
-           CASE WHEN src_private THEN src_u ELSE dst_u END AS host_u,
-           CASE WHEN src_private THEN dst ELSE src END AS ext,
-           CASE WHEN src_private THEN dst_u ELSE src_u END AS ext_u,
-           day, conns,
-           CASE WHEN src_private THEN bytes_out ELSE bytes_in END AS up,
-           CASE WHEN src_private THEN bytes_in ELSE bytes_out END AS down,
-           CASE WHEN src_private THEN dport END AS port,
-           first_ts, last_ts, user_name AS usr
-    FROM pairs
-    WHERE src_private <> dst_private AND src_u IS NOT NULL AND dst_u IS NOT NULL
-)
-SELECT host, any_value(host_u) AS host_u, ext, any_value(ext_u) AS ext_u, day,
-       sum(conns) AS conns, coalesce(sum(up), 0)::BIGINT AS up,
-       coalesce(sum(down), 0)::BIGINT AS down, min(port) AS port,
-       min(first_ts) AS first_ts, max(last_ts) AS last_ts, max(usr) AS usr
-FROM oriented o
-WHERE NOT EXISTS (
-          SELECT 1 FROM gateways g WHERE o.ext_u IN (g.outside_u, g.inside_u, g.management_u))
-  AND NOT EXISTS (
-          SELECT 1 FROM allow_nets n WHERE n.kind = 'partners' AND o.ext_u BETWEEN n.lo AND n.hi)
-GROUP BY host, ext, day
-"""
-
-_PARAM_RE: Final = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
-
-
-def ensure_transfers(con: duckdb.DuckDBPyConnection) -> None:
-    """Build ``_exfil_transfers`` in ``con`` unless an earlier detection of the run did."""
-    con.execute(TRANSFERS_SQL)
-
-
-def run_sql(
-    con: duckdb.DuckDBPyConnection, sql: str, params: Mapping[str, ParamValue]
-) -> pl.DataFrame:
-    """``sql`` over ``_exfil_transfers`` with the named parameters it uses."""
-    ensure_transfers(con)
-    names = set(_PARAM_RE.findall(sql))
-    missing = names - set(params)
-    if missing:
-        raise ValueError(f"SQL uses undeclared parameters {sorted(missing)}")
-    frame = pl.from_arrow(con.sql(sql, params={n: params[n] for n in names}).to_arrow_table())
-    assert isinstance(frame, pl.DataFrame)
-    return frame
-
+from vpnsentry.detect.base import Detection
 
 SQL: Final = """
 WITH t AS (
-    SELECT x.* FROM _exfil_transfers x
+    SELECT x.* FROM transfers x
     WHERE NOT EXISTS (
         SELECT 1 FROM allow_nets a
         WHERE a.kind = 'backup_hosts' AND x.host_u BETWEEN a.lo AND a.hi)
 ), popularity AS (
     SELECT ext_u // 256 AS net, count(DISTINCT host) AS net_hosts
-    FROM _exfil_transfers GROUP BY 1
+    FROM transfers GROUP BY 1
 ), host_day AS (
     SELECT host, day, sum(up) AS up, sum(down) AS down, count(*) AS destinations
     FROM t GROUP BY host, day
@@ -146,10 +89,6 @@ ORDER BY 1, 3
 """
 
 
-def _run(con: duckdb.DuckDBPyConnection, params: Mapping[str, ParamValue]) -> pl.DataFrame:
-    return run_sql(con, SQL, params)
-
-
 DETECTION = Detection(
     id="exfil_volume_anomaly",
     title="Host uploads far more than its own baseline",
@@ -158,14 +97,14 @@ DETECTION = Detection(
     techniques=("T1048", "T1030"),
     severity="high",
     datasets=("flows",),
-    needs=("pairs",),
+    needs=("transfers",),
     params={
         "mad_factor": 10.0,
         "min_ratio": 10.0,
         "min_bytes": 50_000_000,
         "baseline_days": 28,
     },
-    run=_run,
+    sql=SQL,
     false_positives=(
         "Judged against the host's own earlier days (median + mad_factor x MAD, min_ratio x "
         "median) and never below min_bytes, after learning_days of history. Internal "
