@@ -225,6 +225,7 @@ def _detection_info(d: Detection, *, full: bool) -> dict[str, Any]:
         "techniques": list(d.techniques),
         "datasets": list(d.datasets),
         "needs": list(d.needs),
+        "live": d.live,
         "params": dict(d.params),
     }
     if full:

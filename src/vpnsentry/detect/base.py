@@ -83,6 +83,10 @@ class Detection:
     #: Why a benign look-alike does not fire (allow-lists, baselines): shown by
     #: ``vpnsentry detections --id`` so an analyst knows what the detection already excludes.
     false_positives: str = ""
+    #: Sound over a trailing window of the data (its evidence is a burst of minutes or
+    #: hours, not weeks of baseline): ``vpnsentry serve`` reruns it on every micro-batch;
+    #: the other detections run on the service's full-store schedule.
+    live: bool = False
 
     def __post_init__(self) -> None:
         if (self.sql is None) == (self.run is None):

@@ -30,7 +30,7 @@ from vpnsentry.detect.config import Config
 from vpnsentry.detect.context import Context
 from vpnsentry.enrich.sites import Inventory
 from vpnsentry.errors import StoreError, UsageError
-from vpnsentry.store.store import AlertCounts, Store, ecs_alerts
+from vpnsentry.store.store import AlertCounts, Store, Writer, ecs_alerts
 
 _PARAM_RE: Final = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 #: Columns a detection's rows must have; the rest of ecs.ALERTS is optional.
@@ -85,51 +85,65 @@ def run(
     now: dt.datetime | None = None,
     strict: bool = False,
     progress: Callable[[str, int, int], None] | None = None,
+    data_since: dt.datetime | None = None,
+    remove_stale: bool = True,
+    writer: Writer | None = None,
 ) -> DetectResult:
     """Run the chosen detections, store their alerts, return what happened.
 
     A detection that fails is reported in its ``RuleRun.error`` and skipped (``strict``
     re-raises instead, as the tests do).
+
+    ``data_since`` lets the detections see only rows from that time on (live mode's trailing
+    window). Such a partial view is not authoritative, so live runs pass
+    ``remove_stale=False``: alerts are added and refreshed, never removed; the scheduled
+    full run settles what no longer holds. ``writer``: the caller's open writer (a live
+    collector holds the store's only one); by default the run takes it for the write.
     """
     chosen = select(only, config)
     t0 = time.perf_counter()
     result = DetectResult()
     created = now or dt.datetime.now(dt.UTC)
     frames: list[pl.DataFrame] = []
-    with store.writer() as writer:
-        con = store.reader()
-        try:
-            ctx = Context(con, inventory, config, geo_files)
-            result.prepare_seconds = time.perf_counter() - t0
-            for i, det in enumerate(chosen):
-                if progress:
-                    progress(det.id, i, len(chosen))
-                try:
-                    t1 = time.perf_counter()
-                    ctx.need(det.needs)  # shared tables: counted once, in prepare_seconds
-                    result.prepare_seconds += time.perf_counter() - t1
-                    t1 = time.perf_counter()
-                    rows = run_one(det, con, config.params_for(det))
-                    alerts = _window(to_alerts(det, rows, created), since, until)
-                except (duckdb.Error, ValueError) as exc:
-                    # One broken detection (a bad override, an engine limit) must not cost
-                    # the analyst the other detections' alerts; its old alerts are kept.
-                    if strict:
-                        raise
-                    result.rules.append(
-                        RuleRun(det.id, 0, time.perf_counter() - t1, f"{type(exc).__name__}: {exc}")
-                    )
-                    continue
-                frames.append(alerts)
-                result.rules.append(RuleRun(det.id, alerts.height, time.perf_counter() - t1))
+    con = store.reader(since=data_since)
+    try:
+        ctx = Context(con, inventory, config, geo_files)
+        result.prepare_seconds = time.perf_counter() - t0
+        for i, det in enumerate(chosen):
             if progress:
-                progress("", len(chosen), len(chosen))
-        except duckdb.Error as exc:
-            raise StoreError(f"preparing the working tables failed: {exc}") from exc
-        finally:
-            con.close()
-        all_alerts = pl.concat(frames, how="vertical") if frames else ecs_empty()
-        ran = [r.id for r in result.rules if r.error is None]
+                progress(det.id, i, len(chosen))
+            try:
+                t1 = time.perf_counter()
+                ctx.need(det.needs)  # shared tables: counted once, in prepare_seconds
+                result.prepare_seconds += time.perf_counter() - t1
+                t1 = time.perf_counter()
+                rows = run_one(det, con, config.params_for(det))
+                alerts = _window(to_alerts(det, rows, created), since, until)
+            except (duckdb.Error, ValueError) as exc:
+                # One broken detection (a bad override, an engine limit) must not cost
+                # the analyst the other detections' alerts; its old alerts are kept.
+                if strict:
+                    raise
+                result.rules.append(
+                    RuleRun(det.id, 0, time.perf_counter() - t1, f"{type(exc).__name__}: {exc}")
+                )
+                continue
+            frames.append(alerts)
+            result.rules.append(RuleRun(det.id, alerts.height, time.perf_counter() - t1))
+        if progress:
+            progress("", len(chosen), len(chosen))
+    except duckdb.Error as exc:
+        raise StoreError(f"preparing the working tables failed: {exc}") from exc
+    finally:
+        con.close()
+    all_alerts = pl.concat(frames, how="vertical") if frames else ecs_empty()
+    ran = [r.id for r in result.rules if r.error is None] if remove_stale else []
+    # The write lock is taken only for the alerts' replacement, not for the whole run, so
+    # that ingestion (a live collector) is not held up while detections read.
+    if writer is None:
+        with store.writer() as own:
+            result.counts = own.replace_alerts(all_alerts, ran, since, until)
+    else:
         result.counts = writer.replace_alerts(all_alerts, ran, since, until)
     stored = store.alerts()
     mine = stored.filter(pl.col("rule.id").is_in([d.id for d in chosen]))

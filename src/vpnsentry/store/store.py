@@ -135,6 +135,8 @@ class AlertCounts:
     new: int
     updated: int
     removed: int
+    #: Ids of the alerts this run raised for the first time (live mode sends exactly these).
+    new_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -301,20 +303,31 @@ class Store:
 
     # -- reading --------------------------------------------------------------------------
 
-    def reader(self) -> duckdb.DuckDBPyConnection:
+    def reader(self, since: dt.datetime | None = None) -> duckdb.DuckDBPyConnection:
         """A sandboxed in-memory DuckDB connection with one view per dataset.
 
         Views are typed from :mod:`vpnsentry.ecs` even when a dataset has no parts yet, so
         queries never fail just because nothing of that kind was ingested. The connection
         may read the committed parts and nothing else: file access outside them is
         disabled and the configuration locked, so ``query`` cannot write or read files.
+
+        ``since`` narrows the views to rows from that time on, and the parts read to the
+        day partitions that can hold them: live detection reruns over a trailing window
+        must cost the window, not the whole store.
         """
         parts = self.parts()
         con = duckdb.connect(":memory:")
         for dataset in ecs.DATASETS:
             files = parts.get(dataset, [])
+            if since is not None:
+                first = f"day={since.astimezone(dt.UTC).date().isoformat()}"
+                files = [f for f in files if Path(f).parent.name >= first]
             if files:
                 rel = con.read_parquet(files, hive_partitioning=True, union_by_name=True)
+                if since is not None and dataset != "quarantine":
+                    rel = rel.filter(
+                        duckdb.ColumnExpression("@timestamp") >= duckdb.ConstantExpression(since)
+                    )
                 rel.project(
                     *[duckdb.ColumnExpression(c) for c in rel.columns if c != "day"]
                 ).create_view(dataset)
@@ -473,8 +486,13 @@ class Writer:
             _apply_suppressions(con)
             con.execute("COMMIT")
         ids = set(new.column("alert.id").to_pylist())
-        updated = len(ids & set(created))
-        return AlertCounts(new=len(ids) - updated, updated=updated, removed=len(set(created) - ids))
+        fresh = tuple(sorted(ids - set(created)))
+        return AlertCounts(
+            new=len(fresh),
+            updated=len(ids) - len(fresh),
+            removed=len(set(created) - ids),
+            new_ids=fresh,
+        )
 
     def add_suppression(
         self,

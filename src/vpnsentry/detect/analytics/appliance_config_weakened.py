@@ -117,6 +117,7 @@ DETECTION = Detection(
     severity="high",
     datasets=("events",),
     sql=SQL,
+    live=True,
     false_positives=(
         "Only logging changes and allow rules with two or more of source, destination and "
         "service set to all are reported; address objects, ordinary policy edits and saves "

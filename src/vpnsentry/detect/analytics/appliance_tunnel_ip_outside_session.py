@@ -155,6 +155,7 @@ DETECTION = Detection(
     needs=("sessions", "pairs"),
     params={"grace_seconds": 120, "min_connections": 3},
     sql=SQL,
+    live=True,
     false_positives=(
         "Sessions left open (no logout in the data) cover their address until further "
         "notice, so long-lived sessions do not fire; flows within grace_seconds of a "

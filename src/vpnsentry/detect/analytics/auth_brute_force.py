@@ -130,6 +130,7 @@ DETECTION = Detection(
     needs=("logins",),
     params={"min_failures": 5, "max_gap_minutes": 30, "success_minutes": 60},
     sql=SQL,
+    live=True,
     false_positives=(
         "Typos (1-3 failures then success) and expired passwords stay under min_failures. A "
         "burst from an address the account has logged in from before is rated low (stale "

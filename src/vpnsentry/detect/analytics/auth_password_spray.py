@@ -120,6 +120,7 @@ DETECTION = Detection(
         "max_listed": 20,
     },
     sql=SQL,
+    live=True,
     false_positives=(
         "Only addresses that fail for several accounts count, so employees' typos (one "
         "account per home address, however many share an ISP) never add up to a spray. "

@@ -171,6 +171,7 @@ DETECTION = Detection(
         "max_listed": 10,
     },
     sql=SQL,
+    live=True,
     false_positives=(
         "A user's own typos or expired password (1-3 failures, then success, from their own "
         "address) never fire; failures of other accounts count only when those accounts did "

@@ -139,6 +139,7 @@ DETECTION = Detection(
         "max_samples": 20,
     },
     sql=SQL,
+    live=True,
     false_positives=(
         "Allow-listed scanners are exempt. Sources whose daily fan-out is routine (servers, "
         "jump hosts, backup servers) learn it: an alert needs baseline_factor times the "
