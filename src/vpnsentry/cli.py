@@ -426,9 +426,9 @@ def query(
 
 
 # The other stages' commands live in their own modules (which import ui, never this one).
-from vpnsentry import cli_audit, cli_detect, cli_hunt, cli_incidents  # noqa: E402
+from vpnsentry import cli_audit, cli_detect, cli_hunt, cli_incidents, cli_sigma  # noqa: E402
 
-for _module in (cli_detect, cli_incidents, cli_hunt, cli_audit):
+for _module in (cli_detect, cli_incidents, cli_hunt, cli_audit, cli_sigma):
     _module.register(app)
 
 # -- entry point -------------------------------------------------------------------------
