@@ -1,0 +1,142 @@
+"""Shared last steps of the key/value and CSV parsers (PAN-OS, Check Point, CEF, LEEF).
+
+Why here: these four formats all end the same way. Their fields are found as text (a CSV
+column, a ``key=value`` pair), renamed to ECS, and then the same conversions and the same
+contract bookkeeping apply: addresses validated, ports and counters bounded, values that
+fail conversion counted and nulled, rows without a timestamp quarantined, each row sent to
+its dataset with only that dataset's columns. Writing that once keeps the four consistent.
+
+Key/value formats are turned into columns without a Python loop: every pair of the chunk is
+extracted in one regex pass (``str.extract_all``), the pairs are exploded into a long table
+(row, key, value), and the keys a mapping reads are pivoted back into columns. The cost
+follows the number of pairs, not the number of distinct keys a format defines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Final
+
+import polars as pl
+
+from vpnsentry.ecs import SCHEMAS
+from vpnsentry.parse.base import ParseResult, Reason
+from vpnsentry.parse.fields import COUNT_MAX, PORT_MAX, canonical_ip, rejects
+
+#: ECS columns that hold an address, a port or a counter: raw text in, typed and checked out.
+IP_FIELDS: Final = (
+    "source.ip",
+    "destination.ip",
+    "source.nat.ip",
+    "destination.nat.ip",
+    "observer.ip",
+    "vpn.tunnel_ip",
+)
+PORT_FIELDS: Final = ("source.port", "destination.port")
+COUNT_FIELDS: Final = (
+    "source.bytes",
+    "destination.bytes",
+    "source.packets",
+    "destination.packets",
+    "network.bytes",
+    "network.packets",
+)
+
+#: IANA protocol numbers of the transports firewalls log, for formats that write numbers.
+IANA: Final = {
+    "1": "icmp",
+    "2": "igmp",
+    "6": "tcp",
+    "17": "udp",
+    "47": "gre",
+    "50": "esp",
+    "51": "ah",
+    "58": "ipv6-icmp",
+    "132": "sctp",
+}
+
+
+def transport(proto: pl.Expr) -> pl.Expr:
+    """``network.transport``: a protocol number through :data:`IANA`, a name lower-cased."""
+    low = proto.str.to_lowercase()
+    return (
+        pl.when(proto.str.contains(r"^\d+$"))
+        .then(proto.replace_strict(IANA, default=None, return_dtype=pl.String))
+        .otherwise(low)
+    )
+
+
+def absent(text: pl.Expr, *nulls: str) -> pl.Expr:
+    """``text`` with empty values and the format's own "none" words (``N/A``) as null."""
+    return pl.when(~text.is_in(["", *nulls])).then(text)
+
+
+def pairs_to_columns(
+    rows: pl.DataFrame, pairs: str, pair_re: str, wanted: Sequence[str]
+) -> pl.DataFrame:
+    """Columns ``wanted`` (strings, null when absent) from list column ``pairs`` of ``rows``.
+
+    Each list element is one ``key<sep>value`` text; ``pair_re`` splits it into named
+    groups ``k`` and ``v``. The first occurrence of a key in a line wins (a repeated key
+    cannot override what the device wrote first). Returns ``rows`` with the new columns.
+    """
+    long = (
+        rows.lazy()
+        .select("_row", pl.col(pairs).alias("_p"))
+        .explode("_p")
+        .filter(pl.col("_p").is_not_null())
+        .select("_row", pl.col("_p").str.extract_groups(pair_re).alias("_kv"))
+        .unnest("_kv")
+        .filter(pl.col("k").is_in(list(wanted)))
+        .unique(["_row", "k"], keep="first", maintain_order=True)
+        .collect()
+    )
+    if long.height:
+        wide = long.pivot(on="k", index="_row", values="v")
+    else:
+        wide = pl.DataFrame(schema={"_row": rows.schema["_row"]})
+    missing = [pl.lit(None, pl.String).alias(k) for k in wanted if k not in wide.columns]
+    wide = wide.with_columns(missing).select("_row", *wanted)
+    return rows.join(wide, on="_row", how="left", maintain_order="left")
+
+
+def finish(df: pl.DataFrame, datasets: Sequence[str], ts_detail: str) -> ParseResult:
+    """The parse result from ``df``: ``_row``, ``_dataset`` and ECS-named columns.
+
+    Address, port and counter columns (:data:`IP_FIELDS` ...) arrive as text and are
+    checked here; a present value that fails is nulled and counted in ``dropped_values``.
+    Rows without ``@timestamp`` are rejected as ``bad_timestamp`` with ``ts_detail``.
+    Each row goes to its ``_dataset`` (one of ``datasets``) with that schema's columns.
+    """
+    dropped = 0
+    fixes: list[pl.Series] = []
+    for name in IP_FIELDS:
+        if name in df.columns:
+            ips, bad = canonical_ip(df[name])
+            dropped += bad
+            fixes.append(ips.alias(name))
+    df = df.with_columns(fixes)
+    numbers = [(n, PORT_MAX, pl.Int32()) for n in PORT_FIELDS] + [
+        (n, COUNT_MAX, pl.Int64()) for n in COUNT_FIELDS
+    ]
+    checks = []
+    for name, high, dtype in numbers:
+        if name in df.columns:
+            raw = pl.col(name).cast(pl.String)
+            value = raw.cast(pl.Int64, strict=False)
+            ok = pl.when(value.is_between(0, high)).then(value).cast(dtype)
+            checks.append((name, raw, ok))
+    if checks:
+        lost = [((raw.is_not_null() & (raw != "")) & ok.is_null()).sum() for _, raw, ok in checks]
+        dropped += int(df.select(pl.sum_horizontal(lost)).item())
+        df = df.with_columns(ok.alias(name) for name, _, ok in checks)
+    no_ts = pl.col("@timestamp").is_null()
+    result = ParseResult(rejected=rejects(df.filter(no_ts), Reason.BAD_TIMESTAMP, ts_detail))
+    result.dropped_values = dropped
+    good = df.filter(~no_ts)
+    for dataset in datasets:
+        part = good.filter(pl.col("_dataset") == dataset)
+        if part.height:
+            schema = SCHEMAS[dataset]
+            result.tables[dataset] = part.select("_row", *(c for c in df.columns if c in schema))
+    return result
