@@ -200,7 +200,7 @@ def _read(f: Path, result: RuleSet) -> Iterable[tuple[str, SigmaRule | SigmaCorr
         result.entries.append(Entry(path, None, "", "skipped", reason, "file"))
         return
     try:
-        collection = SigmaCollection.from_yaml(text, collect_errors=True)
+        collection = SigmaCollection.from_yaml(text, collect_errors=True, resolve_references=False)
     except _ERRORS as exc:
         result.entries.append(Entry(path, None, "", "skipped", _why("invalid", exc), "file"))
         return
