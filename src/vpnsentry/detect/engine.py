@@ -130,6 +130,13 @@ def run(
                 continue
             frames.append(alerts)
             result.rules.append(RuleRun(det.id, alerts.height, time.perf_counter() - t1))
+        if not only:  # threat-intelligence matches (vpnsentry.intel) join every full run
+            from vpnsentry.intel.match import run_matching
+
+            intel_runs, intel = run_matching(store, con, created, strict=strict)
+            result.rules.extend(intel_runs)
+            if intel is not None:
+                frames.append(_window(intel, since, until))
         if progress:
             progress("", len(chosen), len(chosen))
     except duckdb.Error as exc:
@@ -146,7 +153,7 @@ def run(
     else:
         result.counts = writer.replace_alerts(all_alerts, ran, since, until)
     stored = store.alerts()
-    mine = stored.filter(pl.col("rule.id").is_in([d.id for d in chosen]))
+    mine = stored.filter(pl.col("rule.id").is_in([r.id for r in result.rules]))
     if since is not None:
         mine = mine.filter(pl.col("@timestamp") >= since)
     if until is not None:
