@@ -307,7 +307,7 @@ def _compile_correlation(
         result.entries.append(Entry(path, rid, title, "skipped", reason, "correlation"))
 
     if corr.type not in _SUPPORTED:
-        skip(f"correlation type {corr.type.value} is not supported")
+        skip(f"correlation type {corr.type} is not supported")
         return
     cond = corr.condition
     if not isinstance(cond, SigmaCorrelationCondition):
@@ -350,7 +350,7 @@ def _compile_correlation(
         Correlation(
             meta=_meta(corr, path),
             path=path,
-            kind=corr.type.value,
+            kind=str(corr.type),
             bases=tuple(bases),
             group_by=tuple(group_by),
             seconds=int(corr.timespan.seconds),
@@ -360,5 +360,5 @@ def _compile_correlation(
         )
     )
     result.entries.append(
-        Entry(path, rid, title, "converted", f"{corr.type.value} correlation", "correlation")
+        Entry(path, rid, title, "converted", f"{corr.type} correlation", "correlation")
     )

@@ -128,7 +128,7 @@ def match_rules(
 
 
 def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object]) -> pl.DataFrame:
-    df = pl.from_arrow(con.execute(sql, params).to_arrow_table())
+    df = pl.from_arrow(con.sql(sql, params=params).to_arrow_table())
     assert isinstance(df, pl.DataFrame)
     return df
 
