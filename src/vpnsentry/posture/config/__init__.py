@@ -10,7 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vpnsentry.errors import UsageError
-from vpnsentry.posture.config import openvpn
+from vpnsentry.posture.config import (  # importing a module registers its format and checks
+    cisco_asa,
+    fortigate,
+    openvpn,
+    strongswan,
+    wireguard,
+)
 from vpnsentry.posture.config.model import (
     Config,
     ConfigError,
@@ -20,9 +26,15 @@ from vpnsentry.posture.config.model import (
     run_checks,
 )
 
-__all__ = ["AuditResult", "ConfigError", "audit", "detect_format"]
+__all__ = ["AuditResult", "ConfigError", "audit", "detect_format", "formats", "parse"]
 
-_MODULES = (openvpn,)  # importing a module registers its format and checks
+_MODULES = (
+    openvpn,
+    strongswan,
+    wireguard,
+    fortigate,
+    cisco_asa,
+)  # importing a module registers its format and checks
 
 
 @dataclass(frozen=True)

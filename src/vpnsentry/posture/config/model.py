@@ -239,3 +239,8 @@ def read_text(path: Path, including: Node | None = None) -> list[str]:
 def anchor(cfg: Config) -> Node:
     """Where a finding about a missing statement points: the first statement, or line 1."""
     return cfg.root.children[0] if cfg.root.children else cfg.root
+
+
+def redact(text: str, secret: str) -> str:
+    """``text`` with ``secret`` masked: findings quote lines, and must never quote keys."""
+    return text.replace(secret, "********") if secret else text
