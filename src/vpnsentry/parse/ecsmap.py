@@ -14,7 +14,7 @@ follows the number of pairs, not the number of distinct keys a format defines.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Final
 
 import polars as pl
@@ -72,14 +72,20 @@ def absent(text: pl.Expr, *nulls: str) -> pl.Expr:
 
 
 def pairs_to_columns(
-    rows: pl.DataFrame, pairs: str, pair_re: str, wanted: Sequence[str]
+    rows: pl.DataFrame,
+    pairs: str,
+    pair_re: str,
+    wanted: Sequence[str],
+    aliases: Mapping[str, str] | None = None,
 ) -> pl.DataFrame:
     """Columns ``wanted`` (strings, null when absent) from list column ``pairs`` of ``rows``.
 
     Each list element is one ``key<sep>value`` text; ``pair_re`` splits it into named
     groups ``k`` and ``v``. The first occurrence of a key in a line wins (a repeated key
-    cannot override what the device wrote first). Returns ``rows`` with the new columns.
+    cannot override what the device wrote first). ``aliases`` renames keys first (CEF's
+    full names to its short ones). Returns ``rows`` with the new columns.
     """
+    key = pl.col("k").replace(dict(aliases)) if aliases else pl.col("k")
     long = (
         rows.lazy()
         .select("_row", pl.col(pairs).alias("_p"))
@@ -87,6 +93,7 @@ def pairs_to_columns(
         .filter(pl.col("_p").is_not_null())
         .select("_row", pl.col("_p").str.extract_groups(pair_re).alias("_kv"))
         .unnest("_kv")
+        .with_columns(key.alias("k"))
         .filter(pl.col("k").is_in(list(wanted)))
         .unique(["_row", "k"], keep="first", maintain_order=True)
         .collect()
