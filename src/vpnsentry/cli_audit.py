@@ -155,3 +155,9 @@ def _table(findings: list[Finding], nfiles: int) -> None:
         seen.setdefault(f.check, f.fix)
     for check_id, fix in seen.items():
         out.print(Text(f"  fix {check_id}: {term(fix)}"))
+
+
+# The firmware and segmentation commands live in their own module (it reuses FailOn above).
+from vpnsentry import cli_audit_posture  # noqa: E402
+
+cli_audit_posture.register(audit)
