@@ -215,6 +215,10 @@ def formats() -> dict[str, Format]:
     return dict(_FORMATS)
 
 
+#: No VPN configuration is this big; a larger file is a mistake or an attack on memory.
+_MAX_BYTES: Final = 64 * 2**20
+
+
 def read_text(path: Path, including: Node | None = None) -> list[str]:
     """The lines of ``path`` (UTF-8, undecodable bytes replaced, BOM and CR dropped).
 
@@ -222,6 +226,10 @@ def read_text(path: Path, including: Node | None = None) -> list[str]:
     at the line that asked for it.
     """
     try:
+        if not path.is_file():  # never a device (`config /dev/zero`), a FIFO or a folder
+            raise OSError(0, "not a regular file")
+        if path.stat().st_size > _MAX_BYTES:
+            raise OSError(0, f"larger than {_MAX_BYTES // 2**20} MiB")
         data = path.read_bytes()
     except OSError as exc:
         if including is not None:
