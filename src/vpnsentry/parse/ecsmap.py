@@ -71,6 +71,23 @@ def absent(text: pl.Expr, *nulls: str) -> pl.Expr:
     return pl.when(~text.is_in(["", *nulls])).then(text)
 
 
+def classification(
+    category: pl.Expr, etype: pl.Expr, action: pl.Expr, failed: pl.Expr
+) -> list[pl.Expr]:
+    """``event.kind/category/type/action/outcome``; ``failed`` null is an unknown outcome."""
+    return [
+        pl.lit("event").alias("event.kind"),
+        category.alias("event.category"),
+        etype.alias("event.type"),
+        action.alias("event.action"),
+        pl.when(failed)
+        .then(pl.lit("failure"))
+        .when(~failed)
+        .then(pl.lit("success"))
+        .alias("event.outcome"),
+    ]
+
+
 def pairs_to_columns(
     rows: pl.DataFrame,
     pairs: str,

@@ -57,7 +57,7 @@ from typing import Final
 import polars as pl
 
 from vpnsentry.parse.base import ParseContext, Parser, ParseResult, Reason, register
-from vpnsentry.parse.ecsmap import absent, finish, pairs_to_columns, transport
+from vpnsentry.parse.ecsmap import absent, classification, finish, pairs_to_columns, transport
 from vpnsentry.parse.fields import epoch_to_utc, rejects
 from vpnsentry.parse.syslog import split_header
 from vpnsentry.parse.timeparse import parse_bsd, parse_iso, plausible
@@ -335,15 +335,7 @@ def to_ecs(df: pl.DataFrame, ctx: ParseContext, module: str) -> pl.DataFrame:
         absent(f("vendor")).alias("observer.vendor"),
         absent(f("product")).alias("observer.product"),
         f("dvc").alias("observer.ip"),
-        pl.lit("event").alias("event.kind"),
-        category.alias("event.category"),
-        etype.alias("event.type"),
-        action.alias("event.action"),
-        pl.when(failed)
-        .then(pl.lit("failure"))
-        .when(~failed)
-        .then(pl.lit("success"))
-        .alias("event.outcome"),
+        *classification(category, etype, action, failed),
         absent(f("sig")).alias("event.code"),
         f("reason").alias("event.reason"),
         pl.when(sev.str.contains(r"^\d{1,2}$"))

@@ -52,7 +52,7 @@ from typing import Final
 import polars as pl
 
 from vpnsentry.parse.base import ParseContext, Parser, ParseResult, Reason, register
-from vpnsentry.parse.ecsmap import absent, finish, transport
+from vpnsentry.parse.ecsmap import absent, classification, finish, transport
 from vpnsentry.parse.fields import rejects
 from vpnsentry.parse.syslog import split_header
 from vpnsentry.parse.timeparse import parse_iso, parse_naive, plausible
@@ -471,15 +471,7 @@ def _map(df: pl.DataFrame, ctx: ParseContext) -> pl.DataFrame:
         pl.coalesce("device_name", "_sys_host").alias("observer.name"),
         pl.lit("firewall").alias("observer.type"),
         f("serial").alias("observer.serial_number"),
-        pl.lit("event").alias("event.kind"),
-        category.alias("event.category"),
-        etype.alias("event.type"),
-        action.alias("event.action"),
-        pl.when(failed)
-        .then(pl.lit("failure"))
-        .when(~failed)
-        .then(pl.lit("success"))
-        .alias("event.outcome"),
+        *classification(category, etype, action, failed),
         pl.coalesce(
             eventid, pl.when(kind == "AUTHENTICATION").then(f("event")), f("subtype")
         ).alias("event.code"),
