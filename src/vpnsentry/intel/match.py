@@ -252,17 +252,14 @@ def _address_rows(ds: str, col: str, present: set[str]) -> str:
     """Rows of ``ds`` whose ``col`` is an address hit, oriented on our end."""
     src, dst = _col("source.ip", present), _col("destination.ip", present)
     reply = (
-        f"coalesce(x.\"event.module\" = 'nfdump' AND {_col('source.port', present, 'INTEGER')}"
+        f"coalesce({_col('event.module', present)} = 'nfdump' "
+        f"AND {_col('source.port', present, 'INTEGER')}"
         f" < {_col('destination.port', present, 'INTEGER')}, false)"
     )
     ioc_initiated = f"(({col.startswith('source.') and col != 'source.nat.ip'}) <> {reply})"
     # Our end: the other address of the row, or the gateway that logged it; for a listed
     # NAT egress address, the host behind it.
-    other = src if col in ("destination.ip", "destination.nat.ip", "source.nat.ip") else dst
-    if col == "destination.ip":
-        other = f"CASE WHEN {reply} THEN {dst} ELSE {src} END"
-    elif col == "source.ip":
-        other = f"CASE WHEN {reply} THEN {src} ELSE {dst} END"
+    other = dst if col == "source.ip" else src
     port = (
         f"CASE WHEN {reply} THEN {_col('source.port', present, 'INTEGER')} "
         f"ELSE {_col('destination.port', present, 'INTEGER')} END"
