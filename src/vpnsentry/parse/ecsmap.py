@@ -20,8 +20,9 @@ from typing import Final
 import polars as pl
 
 from vpnsentry.ecs import SCHEMAS
-from vpnsentry.parse.base import ParseResult, Reason
+from vpnsentry.parse.base import ParseContext, ParseResult, Reason
 from vpnsentry.parse.fields import COUNT_MAX, PORT_MAX, canonical_ip, rejects
+from vpnsentry.parse.syslog import split_header
 
 #: ECS columns that hold an address, a port or a counter: raw text in, typed and checked out.
 IP_FIELDS: Final = (
@@ -69,6 +70,29 @@ def transport(proto: pl.Expr) -> pl.Expr:
 def absent(text: pl.Expr, *nulls: str) -> pl.Expr:
     """``text`` with empty values and the format's own "none" words (``N/A``) as null."""
     return pl.when(~text.is_in(["", *nulls])).then(text)
+
+
+def headed(lines: pl.Series, ctx: ParseContext) -> pl.DataFrame:
+    """``_row`` and the syslog header columns (:func:`split_header`) of a chunk."""
+    rows = pl.DataFrame({"_row": pl.int_range(0, len(lines), dtype=pl.UInt32, eager=True)})
+    return rows.hstack(split_header(lines, ctx))
+
+
+def keep(
+    frame: pl.DataFrame, ok: pl.Expr, reason: Reason, detail: str
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(the rows of ``frame`` where ``ok``, the others as rejects with ``reason``)."""
+    mask = frame.select(ok.fill_null(False)).to_series()
+    return frame.filter(mask), rejects(frame.filter(~mask), reason, detail)
+
+
+def split_header_fields(
+    frame: pl.DataFrame, text: str, n: int, detail: str
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``frame`` with ``field_0``..``field_{n-1}``: column ``text`` split on its first
+    ``n - 1`` pipes (CEF and LEEF headers), and the rows with fewer fields as truncated."""
+    split = frame.with_columns(pl.col(text).str.splitn("|", n).alias("_h")).unnest("_h")
+    return keep(split, pl.col(f"field_{n - 1}").is_not_null(), Reason.TRUNCATED, detail)
 
 
 def classification(

@@ -57,9 +57,17 @@ from typing import Final
 import polars as pl
 
 from vpnsentry.parse.base import ParseContext, Parser, ParseResult, Reason, register
-from vpnsentry.parse.ecsmap import absent, classification, finish, pairs_to_columns, transport
-from vpnsentry.parse.fields import epoch_to_utc, rejects
-from vpnsentry.parse.syslog import split_header
+from vpnsentry.parse.ecsmap import (
+    absent,
+    classification,
+    finish,
+    headed,
+    keep,
+    pairs_to_columns,
+    split_header_fields,
+    transport,
+)
+from vpnsentry.parse.fields import epoch_to_utc
 from vpnsentry.parse.timeparse import parse_bsd, parse_iso, plausible
 
 #: Placeholders for escaped characters and the pair separator (see the module docstring).
@@ -183,10 +191,6 @@ class Cef(Parser):
 
     def parse(self, lines: pl.Series, ctx: ParseContext) -> ParseResult:
         """Split header and extension, map the standard keys, split events and flows."""
-        head = split_header(lines, ctx)
-        frame = pl.DataFrame(
-            {"_row": pl.int_range(0, len(lines), dtype=pl.UInt32, eager=True)}
-        ).hstack(head)
         text = (
             pl.col("_body")
             .str.extract(r"(CEF:\d+\|.*)$", 1)
@@ -195,17 +199,9 @@ class Cef(Parser):
             .str.replace_all(r"\|", _PIPE, literal=True)
             .str.replace_all(r"\=", _EQUALS, literal=True)
         )
-        frame = frame.with_columns(text.alias("_cef"))
-        found = pl.col("_cef").is_not_null()
-        no_match = rejects(frame.filter(~found), Reason.NO_MATCH, "no CEF: header")
-        frame = (
-            frame.filter(found)
-            .with_columns(pl.col("_cef").str.splitn("|", 8).alias("_h"))
-            .unnest("_h")
-        )
-        short = pl.col("field_7").is_null()
-        truncated = rejects(frame.filter(short), Reason.TRUNCATED, "CEF header of < 8 fields")
-        frame = frame.filter(~short)
+        frame = headed(lines, ctx).with_columns(text.alias("_cef"))
+        frame, no_match = keep(frame, pl.col("_cef").is_not_null(), Reason.NO_MATCH, "no CEF:")
+        frame, truncated = split_header_fields(frame, "_cef", 8, "CEF header of < 8 fields")
         names = ("version", "vendor", "product", "dev_version", "sig", "cef_name", "severity")
         frame = frame.select(
             "_row",

@@ -34,9 +34,7 @@ from typing import Final
 import polars as pl
 
 from vpnsentry.parse.base import ParseContext, Parser, ParseResult, Reason, register
-from vpnsentry.parse.ecsmap import finish, pairs_to_columns
-from vpnsentry.parse.fields import rejects
-from vpnsentry.parse.syslog import split_header
+from vpnsentry.parse.ecsmap import finish, headed, keep, pairs_to_columns, split_header_fields
 from vpnsentry.parse.timeparse import local_to_utc, plausible
 from vpnsentry.parse.vendors.cef import KEYS, arcsight_time, to_ecs
 
@@ -141,24 +139,10 @@ class Leef(Parser):
 
     def parse(self, lines: pl.Series, ctx: ParseContext) -> ParseResult:
         """Split header and attributes, rename keys to CEF's, map them like CEF."""
-        head = split_header(lines, ctx)
-        frame = pl.DataFrame(
-            {"_row": pl.int_range(0, len(lines), dtype=pl.UInt32, eager=True)}
-        ).hstack(head)
-        text = (
-            pl.col("_body").str.extract(r"(LEEF:[12]\.0\|.*)$", 1).str.replace_all(_SEP, "\ufffd")
-        )
-        frame = frame.with_columns(text.alias("_leef"))
-        found = pl.col("_leef").is_not_null()
-        no_match = rejects(frame.filter(~found), Reason.NO_MATCH, "no LEEF: header")
-        frame = (
-            frame.filter(found)
-            .with_columns(pl.col("_leef").str.splitn("|", 6).alias("_h"))
-            .unnest("_h")
-        )
-        short = pl.col("field_5").is_null()
-        truncated = rejects(frame.filter(short), Reason.TRUNCATED, "LEEF header of < 6 fields")
-        frame = frame.filter(~short)
+        text = pl.col("_body").str.extract(r"(LEEF:[12]\.0\|.*)$", 1)
+        frame = headed(lines, ctx).with_columns(text.str.replace_all(_SEP, "\ufffd").alias("_leef"))
+        frame, no_match = keep(frame, pl.col("_leef").is_not_null(), Reason.NO_MATCH, "no LEEF:")
+        frame, truncated = split_header_fields(frame, "_leef", 6, "LEEF header of < 6 fields")
         # LEEF 2.0: a delimiter field before the attributes (one character or a hex code).
         named = pl.col("field_5").str.extract_groups(
             r"^(?P<code>(?:0x|x)[0-9A-Fa-f]{2,4}|\\t|[^=|]?)\|(?P<rest>.*)$"

@@ -52,9 +52,8 @@ from typing import Final
 import polars as pl
 
 from vpnsentry.parse.base import ParseContext, Parser, ParseResult, Reason, register
-from vpnsentry.parse.ecsmap import absent, classification, finish, transport
+from vpnsentry.parse.ecsmap import absent, classification, finish, headed, keep, transport
 from vpnsentry.parse.fields import rejects
-from vpnsentry.parse.syslog import split_header
 from vpnsentry.parse.timeparse import parse_iso, parse_naive, plausible
 
 #: The start every PAN-OS CSV line has: FUTURE_USE, Receive Time, Serial, Type.
@@ -235,16 +234,13 @@ class PanwPanos(Parser):
 
     def parse(self, lines: pl.Series, ctx: ParseContext) -> ParseResult:
         """Split header and CSV, map each log type, send traffic to ``flows``."""
-        head = split_header(lines, ctx)
-        frame = pl.DataFrame(
-            {"_row": pl.int_range(0, len(lines), dtype=pl.UInt32, eager=True)}
-        ).hstack(head)
-        frame = frame.with_columns(
-            pl.col("_body").str.extract(_START, 1).alias("type"),
+        frame = headed(lines, ctx).with_columns(
+            pl.col("_body").str.extract(_START, 1).alias("type")
         )
-        known = pl.col("type").is_not_null()
-        no_match = rejects(frame.filter(~known), Reason.NO_MATCH, "not PAN-OS CSV syslog")
-        frame = frame.filter(known).with_columns(
+        frame, no_match = keep(
+            frame, pl.col("type").is_not_null(), Reason.NO_MATCH, "not PAN-OS CSV syslog"
+        )
+        frame = frame.with_columns(
             pl.concat_str(pl.lit(","), pl.col("_body")).str.extract_all(_FIELD).alias("_f")
         )
         need = pl.col("type").replace_strict(
