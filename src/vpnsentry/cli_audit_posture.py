@@ -22,7 +22,7 @@ from vpnsentry.cli_audit import EXIT_FINDINGS, FailOn
 from vpnsentry.errors import UsageError
 from vpnsentry.posture.config.model import SEVERITIES
 from vpnsentry.safe import term
-from vpnsentry.ui import JsonOpt, out, print_json, print_table
+from vpnsentry.ui import DEFAULT_STORE, JsonOpt, StoreOpt, out, print_json, print_table
 
 if TYPE_CHECKING:
     from vpnsentry.posture.firmware import Report
@@ -45,6 +45,7 @@ def register(audit: typer.Typer) -> None:
     """Add this module's commands to the ``audit`` group."""
     audit.command("firmware")(firmware)
     audit.command("update-kev")(update_kev)
+    audit.command("segmentation")(segmentation)
 
 
 def _gate(severities: list[str], fail_on: FailOn) -> None:
@@ -219,3 +220,114 @@ def update_kev(
             f"{len(new.entries)} VPN/edge entries, {len(changes)} changes; {verdict}"
         )
     )
+
+
+# -- segmentation --------------------------------------------------------------------------
+
+
+def segmentation(
+    sites: Annotated[
+        Path | None,
+        typer.Option(
+            "--sites",
+            help="Site inventory YAML with groups and policy (docs/sites.md); default: the "
+            "copy remembered in the store.",
+        ),
+    ] = None,
+    store: StoreOpt = DEFAULT_STORE,
+    since: Annotated[
+        str | None, typer.Option(help="Only flows at or after this (ISO date/time, UTC).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Only flows before this (ISO date/time, UTC).")
+    ] = None,
+    port: Annotated[
+        list[int] | None,
+        typer.Option(
+            "--port",
+            help="Admin port to check (TCP, repeatable). Default: 22 23 135 139 445 512-514 "
+            "3389 5900 5985 5986.",
+        ),
+    ] = None,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="Also list reached paths the policy allows.")
+    ] = False,
+    fail_on: FailOnOpt = FailOn.high,
+    as_json: JsonOpt = False,
+) -> None:
+    """Which VPN pools and branch subnets reached crown jewels on admin ports, vs the policy."""
+    from vpnsentry.cli_detect import parse_time
+    from vpnsentry.enrich.sites import remembered_inventory
+    from vpnsentry.posture import segmentation as seg
+    from vpnsentry.store.store import Store
+
+    t0, t1 = parse_time(since, "--since"), parse_time(until, "--until")
+    st = Store.open(store, create=False)
+    inv = remembered_inventory(store, sites)
+    if inv is None:
+        raise UsageError("--sites: a site inventory with a policy is needed (docs/sites.md)")
+    con = st.reader(since=t0)
+    try:
+        reached = seg.check(con, inv, ports=port or seg.ADMIN_PORTS, since=t0, until=t1)
+    finally:
+        con.close()
+    if as_json:
+        print_json(
+            {
+                "store": str(store),
+                "sites": inv.source,
+                "since": t0.isoformat() if t0 else None,
+                "until": t1.isoformat() if t1 else None,
+                "ports": sorted(set(port or seg.ADMIN_PORTS)),
+                "policy_rules": len(inv.policy),
+                "paths": [r.to_json() for r in reached],
+            }
+        )
+    else:
+        shown = [r for r in reached if show_all or r.violation]
+        print_table(
+            [
+                "severity",
+                "from",
+                "source net",
+                "to",
+                "dest net",
+                "port",
+                "allowed by",
+                "conns",
+                "sources",
+                "dests",
+                "bytes",
+                "first seen",
+                "last seen",
+                "crown jewels",
+            ],
+            [
+                (
+                    r.severity,
+                    f"{r.source_site} ({f'VPN pool {r.gateway}' if r.gateway else r.source_kind})",
+                    r.source_net,
+                    r.dest_site or "",
+                    r.dest_net or "",
+                    r.port,
+                    r.allowed_by or "VIOLATION",
+                    r.connections,
+                    r.sources,
+                    r.destinations,
+                    r.bytes,
+                    r.first_seen,
+                    r.last_seen,
+                    ", ".join(r.hosts),
+                )
+                for r in shown
+            ],
+        )
+        bad = sum(r.violation for r in reached)
+        out.print(
+            Text(
+                f"{bad} paths violate the policy ({len(inv.policy)} rules), "
+                f"{len(reached) - bad} allowed paths reached crown jewels on admin ports"
+                + ("" if show_all else " (--all lists them)")
+            )
+        )
+    _gate([r.severity for r in reached], fail_on)
