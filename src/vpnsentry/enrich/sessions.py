@@ -57,6 +57,17 @@ Per vendor (parsers in :mod:`vpnsentry.parse.vendors`):
   does. A status session that repeats a session paired from the OpenVPN log (same client
   address and port, start within :data:`SLACK_SECONDS`) is dropped and lends it its bytes.
 
+* strongSwan (``strongswan``): key (observer, IKE_SA ``conn[unique id]``, ``vpn.session_id``).
+  ``open``: ike-sa-established, address-assigned (the virtual IP and the EAP/XAuth name).
+  ``info``: child-sa-established, child-sa-closed (its byte counters). ``final``:
+  ike-sa-deleting. Site-to-site IKE_SAs (no peer name, no virtual IP) are left out.
+* Juniper SRX (``juniper_srx``): key (observer, user, public address), remote-access
+  tunnels only (a user name). ``open``: vpn-tunnel-up (KMD_VPN_UP_ALARM_USER),
+  dynamic-vpn-connected. ``final``: vpn-tunnel-down, dynamic-vpn-disconnected.
+* WireGuard (``wireguard``): key (observer, interface, peer public key). ``open``:
+  tunnel-up, ``info``: tunnel-stats, ``final``: tunnel-down, as derived from the ``wg show
+  all dump`` snapshots by the parser (with duration and the session's bytes).
+
 Gateway identity: ``observer.name`` as the gateway logs itself. OpenVPN's own log files carry
 no device name, so for pairing (never in the output) a missing observer is replaced by the
 folder of the log file: one folder, one gateway's logs.
@@ -98,6 +109,21 @@ _ASA_FINAL: Final = ("113019", "716002", "721018")
 _FGT_STATS: Final = ("0101039949", "0101037141")
 _OVPN_OPEN: Final = ("connection-initiated", "pool-address-assigned", "primary-address-assigned")
 _OVPN_END: Final = ("inactivity-timeout", "session-timeout", "connection-reset")
+#: strongSwan, Juniper SRX and WireGuard actions that make sessions, by kind.
+_OTHER_OPEN: Final = (
+    "ike-sa-established",
+    "address-assigned",
+    "vpn-tunnel-up",
+    "dynamic-vpn-connected",
+    "tunnel-up",
+)
+_OTHER_INFO: Final = ("child-sa-established", "child-sa-closed", "tunnel-stats")
+_OTHER_FINAL: Final = (
+    "ike-sa-deleting",
+    "vpn-tunnel-down",
+    "dynamic-vpn-disconnected",
+    "tunnel-down",
+)
 
 #: The actions that make sessions, in the order of a session's life. A group of marks keeps
 #: the set of its actions as a bit mask (one cheap aggregate) and ``session.evidence`` lists
@@ -125,6 +151,17 @@ _STEPS: Final = (
     "session-timeout",
     "connection-reset",
     "session-end",
+    "ike-sa-established",
+    "vpn-tunnel-up",
+    "dynamic-vpn-connected",
+    "tunnel-up",
+    "child-sa-established",
+    "tunnel-stats",
+    "child-sa-closed",
+    "ike-sa-deleting",
+    "vpn-tunnel-down",
+    "dynamic-vpn-disconnected",
+    "tunnel-down",
 )
 
 
@@ -175,6 +212,12 @@ SELECT
                 WHEN "event.code" IN {_in(_ASA_END)} THEN {_END}
                 ELSE {_INFO}
             END
+        WHEN "event.module" IN ('strongswan', 'juniper_srx', 'wireguard') THEN
+            CASE
+                WHEN "event.action" IN {_in(_OTHER_OPEN)} THEN {_OPEN}
+                WHEN "event.action" IN {_in(_OTHER_FINAL)} THEN {_FINAL}
+                ELSE {_INFO}
+            END
         WHEN "event.action" = 'user-auth' THEN {_AUTH}
         WHEN "event.action" IN {_in(_OVPN_OPEN)} THEN {_OPEN}
         WHEN "event.action" = 'session-end' THEN {_FINAL}
@@ -196,6 +239,9 @@ SELECT
     CASE "event.module"
         WHEN 'fortinet_fortigate' THEN hash('f', {_GKEY}, "vpn.session_id")
         WHEN 'cisco_asa' THEN hash('a', {_GKEY}, "user.name", "source.ip")
+        WHEN 'strongswan' THEN hash('s', {_GKEY}, "vpn.session_id")
+        WHEN 'juniper_srx' THEN hash('j', {_GKEY}, "user.name", "source.ip")
+        WHEN 'wireguard' THEN hash('w', {_GKEY}, "vpn.group", "user.name")
         ELSE hash('o', {_GKEY}, "source.ip", "source.port")
     END AS pk,
     false AS failed
@@ -209,6 +255,12 @@ WHERE "@timestamp" IS NOT NULL AND (
         AND "user.name" IS DISTINCT FROM "source.ip")
     OR ("event.module" = 'openvpn'
         AND "event.action" IN {_in(("user-auth", "session-end", *_OVPN_OPEN, *_OVPN_END))})
+    OR ("event.module" = 'strongswan' AND "vpn.session_id" IS NOT NULL
+        AND "event.action" IN {_in(_OTHER_OPEN + _OTHER_INFO + _OTHER_FINAL)})
+    OR ("event.module" = 'juniper_srx' AND "user.name" IS NOT NULL
+        AND "event.action" IN {_in(_OTHER_OPEN + _OTHER_FINAL)})
+    OR ("event.module" = 'wireguard' AND "user.name" IS NOT NULL
+        AND "event.action" IN {_in(_OTHER_OPEN + _OTHER_INFO + _OTHER_FINAL)})
     OR "event.action" = 'session-status'
 )
 """
