@@ -360,9 +360,9 @@ class Decoder:
         if header.version == 10 and "first_up" in cols:
             init = self.sysinit_ms.get(exporter_key)
             if init is not None:
-                cols["start_ms"] = init + cols.pop("first_up")
+                cols["start_ms"] = _near(init + cols.pop("first_up"), header.export_ms)
                 if "last_up" in cols:
-                    cols["end_ms"] = init + cols.pop("last_up")
+                    cols["end_ms"] = _near(init + cols.pop("last_up"), header.export_ms)
         self._emit(d, header, cols, self.sampling.get(exporter_key, 1))
 
     def _emit(
@@ -634,6 +634,17 @@ def _times(cols: dict[str, np.ndarray], header: _Header, n: int) -> tuple[np.nda
     if end is None:
         end = start
     return start, end
+
+
+def _near(ms: np.ndarray, export_ms: int) -> np.ndarray:
+    """Uptime-based times moved by whole 2**32 ms wraps to the one nearest the export.
+
+    flowStartSysUpTime is an unsigned32 that wraps every 49.7 days, and softflowd, replaying
+    a pcap older than its own start, writes the negative offset as a wrapped value.
+    """
+    wraps = np.round((export_ms - ms) / 2**32).astype(np.int64)
+    near: np.ndarray = ms + wraps * 2**32
+    return near
 
 
 def _ipv4(col: str) -> pl.Expr:
