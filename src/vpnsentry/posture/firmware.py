@@ -34,9 +34,11 @@ from vpnsentry.posture.kev import (
 )
 from vpnsentry.posture.versions import SCHEMES, parse
 
-#: Inventory columns; ``product`` and ``site`` may be empty.
+#: Inventory columns; ``product`` and ``site`` may be empty, and so may ``version`` (then
+#: the appliance is reported as "version not understood", not dropped).
 COLUMNS: Final = ("name", "vendor", "product", "version", "site")
 _REQUIRED: Final = ("name", "vendor", "version")
+_NOT_EMPTY: Final = ("name", "vendor")
 #: Larger inventory files are refused rather than read into memory.
 MAX_INVENTORY_BYTES: Final = 32 * 1024 * 1024
 
@@ -72,9 +74,9 @@ def load_appliances(path: Path) -> list[Appliance]:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
-    if path.suffix.lower() == ".csv" or (
-        path.suffix.lower() not in (".yaml", ".yml") and text.lstrip().startswith("name,")
-    ):
+    suffix = path.suffix.lower()
+    first = text.lstrip().split("\n", 1)[0]
+    if suffix == ".csv" or (suffix not in (".yaml", ".yml") and "," in first and ":" not in first):
         apps = _from_csv(text, str(path))
     else:
         apps = _from_yaml(text, path)
@@ -90,8 +92,8 @@ def _entry(raw: Mapping[str, Any], where: str, line: int) -> Appliance:
         if v is not None and not isinstance(v, str | int | float):
             raise InputError(f"{where}: {col}: expected text, got {type(v).__name__}")
         values[col] = "" if v is None else str(v).strip()
-    for col in _REQUIRED:
-        if not values[col] and col != "version":
+    for col in _NOT_EMPTY:
+        if not values[col]:
             raise InputError(f"{where}: {col} is missing or empty")
     return Appliance(line=line, **values)
 

@@ -123,10 +123,8 @@ class Version:
     parts: int = field(compare=False, default=0)
 
     def _same(self, other: object) -> Version:
-        if not isinstance(other, Version):
-            return NotImplemented  # type: ignore[no-any-return]
-        if other.scheme != self.scheme:
-            raise TypeError(f"cannot compare {self.scheme} {self.text} with {other.scheme}")
+        if not isinstance(other, Version) or other.scheme != self.scheme:
+            raise TypeError(f"cannot compare {self.scheme} {self.text} with {other!r}")
         return other
 
     def __lt__(self, other: Version) -> bool:
