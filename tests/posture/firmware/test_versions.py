@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vpnsentry.posture.versions import SCHEMES, Version, parse
@@ -136,6 +136,7 @@ def _pair(x: tuple[str, tuple[int, ...]]) -> Version:
     return v(x[0], render(*x))
 
 
+@settings(max_examples=60)
 @given(st.sampled_from(sorted(SCHEMES)), st.lists(st.tuples(n, n, n, n, n), min_size=3, max_size=3))
 def test_ordering_laws(scheme: str, raw: list[tuple[int, ...]]) -> None:
     a, b, c = (v(scheme, render(scheme, p)) for p in raw)
@@ -150,6 +151,7 @@ def test_ordering_laws(scheme: str, raw: list[tuple[int, ...]]) -> None:
     assert (a <= b) == (not a > b)
 
 
+@settings(max_examples=60)
 @given(versions)
 def test_round_trip(x: tuple[str, tuple[int, ...]]) -> None:
     ver = _pair(x)
@@ -157,6 +159,7 @@ def test_round_trip(x: tuple[str, tuple[int, ...]]) -> None:
     assert ver.complete
 
 
+@settings(max_examples=60)
 @given(st.sampled_from(sorted(SCHEMES)), st.text(max_size=40))
 def test_arbitrary_text_never_crashes(scheme: str, text: str) -> None:
     got = parse(scheme, text)
