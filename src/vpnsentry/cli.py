@@ -426,9 +426,17 @@ def query(
 
 
 # The other stages' commands live in their own modules (which import ui, never this one).
-from vpnsentry import cli_audit, cli_detect, cli_hunt, cli_incidents, cli_sigma  # noqa: E402
+from vpnsentry import (  # noqa: E402
+    cli_audit,
+    cli_detect,
+    cli_hunt,
+    cli_incidents,
+    cli_intel,
+    cli_serve,
+    cli_sigma,
+)
 
-for _module in (cli_detect, cli_incidents, cli_hunt, cli_audit, cli_sigma):
+for _module in (cli_detect, cli_incidents, cli_intel, cli_hunt, cli_audit, cli_sigma, cli_serve):
     _module.register(app)
 
 # -- entry point -------------------------------------------------------------------------
