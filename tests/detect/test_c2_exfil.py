@@ -16,11 +16,14 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import duckdb
 import numpy as np
 import polars as pl
 import pytest
-from tests.detect.conftest import Estate, ts
+from tests.detect.conftest import Estate, frame, ts
 
+from vpnsentry.detect.config import Config
+from vpnsentry.detect.context import Context
 from vpnsentry.enrich.sites import Inventory
 
 Row = dict[str, Any]
@@ -235,6 +238,79 @@ def test_vpn_tunnels_meetings_and_short_connections_are_not_long_c2(
         "c2_long_connection", flows=rows, inventory=bundled_inventory, params={"min_hours": 0.8}
     )
     assert only(shorter)["source.ip"] == PC2
+
+
+def _slices(t: dt.datetime, src: str, dst: str, sport: int, n: int, every: float) -> list[Row]:
+    """One connection as a flow exporter with an active timeout of ``every`` s reports it."""
+    rows = []
+    for i in range(n):
+        r = conn(t + dt.timedelta(seconds=i * every), src, dst, port=8443, seconds=every - 1)
+        rows.append(
+            {**r, "source.port": sport, "event.module": "nfdump", "observer.ip": "10.10.250.254"}
+        )
+    return rows
+
+
+def test_open_connections_are_seen_before_they_close(
+    run_detection: Run, bundled_inventory: Inventory
+) -> None:
+    t = ts(days=1, hours=9)
+    # Zeek's conn_long: 10 min, then 1.5 h so far; the connection has not closed.
+    zeek_open = [
+        {**conn(t, PC, "5.9.7.203", port=8443, up=up, seconds=s), "flow.id": "Cq1",
+         "event.action": "flow-update", "observer.name": "zeek-hq"}
+        for s, up in ((600, 90_000), (5400, 800_000))
+    ]  # fmt: skip
+    a = only(run_detection("c2_long_connection", flows=zeek_open, inventory=bundled_inventory))
+    assert a["event.end"] == t + dt.timedelta(hours=1.5)
+    assert a["network.bytes"] == 800_000 + 2000  # the latest totals, not their sum
+    # NetFlow with a 5-minute active timeout: 14 records of one connection (70 min so far).
+    sliced = _slices(t, PC2, "5.9.7.203", 50123, 14, 300)
+    a = only(run_detection("c2_long_connection", flows=sliced, inventory=bundled_inventory))
+    assert a["source.ip"] == PC2 and a["@timestamp"] == t
+    assert json.loads(a["alert.evidence"])["longest_hours"] >= 1.1
+
+
+def test_open_connection_totals_are_not_counted_twice() -> None:
+    """pairs (and so every volume detection) read one record per connection, the latest."""
+    t = ts(days=1, hours=9)
+
+    def rec(uid: str, dst: str, up: int, hours: float, open_: bool) -> Row:
+        r = {**conn(t, PC, dst, up=up, seconds=hours * 3600), "flow.id": uid}
+        return {**r, "observer.name": "zeek-hq", "event.action": "flow-update" if open_ else None}
+
+    rows = [
+        rec("Cq1", "5.9.7.203", 90_000, 0.2, True),
+        rec("Cq1", "5.9.7.203", 800_000, 1.5, True),
+        rec("Cq1", "5.9.7.203", 1_200_000, 3.0, False),  # closed: its conn.log line
+        rec("Cq2", "5.9.7.204", 50_000, 0.2, True),
+        rec("Cq2", "5.9.7.204", 70_000, 1.0, True),  # still open
+    ]
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.register("_flows", frame(rows, "flows").to_arrow())
+        con.execute("CREATE VIEW flows AS SELECT * FROM _flows")
+        con.register("_events", frame([], "events").to_arrow())
+        con.execute("CREATE VIEW events AS SELECT * FROM _events")
+        Context(con, None, Config()).need(["pairs"])
+        got = dict(con.sql("SELECT dst, bytes_out FROM pairs ORDER BY dst").fetchall())
+    finally:
+        con.close()
+    assert got == {"5.9.7.203": 1_200_000, "5.9.7.204": 70_000}
+
+
+def test_slices_of_different_connections_are_not_stitched(
+    run_detection: Run, bundled_inventory: Inventory
+) -> None:
+    t = ts(days=1, hours=9)
+    # Beacon-like: many 5-minute connections, each from a new source port.
+    rows = [r for i in range(14) for r in _slices(t + dt.timedelta(seconds=300 * i), PC,
+                                                     "5.9.7.203", 50000 + i, 1, 300)]  # fmt: skip
+    # One connection, but with a 20-minute silence (the exporter's inactive timeout ended it).
+    rows += _slices(t, PC2, "5.9.7.203", 50999, 6, 300)
+    rows += _slices(t + dt.timedelta(minutes=50), PC2, "5.9.7.203", 50999, 6, 300)
+    assert run_detection("c2_long_connection", flows=rows, inventory=bundled_inventory).is_empty()
 
 
 # -- exfil_volume_anomaly -------------------------------------------------------------------

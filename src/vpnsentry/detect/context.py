@@ -149,6 +149,10 @@ class Context:
                 self.need(["sessions"])
                 self.con.execute(_LOGINS_SQL)
             elif name == "pairs":
+                open_records = self.con.sql(
+                    "SELECT 1 FROM flows WHERE \"event.action\" = 'flow-update' LIMIT 1"
+                ).fetchall()
+                self.con.execute(_CONVERSATIONS_SQL if open_records else _ALL_FLOWS_SQL)
                 self.con.execute(_PAIRS_SQL)
             elif name == "transfers":
                 self.need(["pairs"])
@@ -158,16 +162,39 @@ class Context:
             self._built.add(name)
 
 
+#: Flow records as conversations. Records of connections still open (Zeek ``conn_long`` /
+#: ``open_conn``: ``event.action`` ``flow-update``) carry totals so far: the connection's
+#: final record replaces them, and of a connection not closed yet only the latest counts, so
+#: no byte is counted twice. Most stores have no such records and read ``flows`` as it is.
+_ALL_FLOWS_SQL: Final = "CREATE OR REPLACE TEMP VIEW conversations AS SELECT * FROM flows"
+_CONVERSATIONS_SQL: Final = """
+CREATE OR REPLACE TEMP VIEW conversations AS
+WITH open_latest AS (
+    SELECT * FROM flows WHERE "event.action" = 'flow-update'
+    QUALIFY row_number() OVER (
+        PARTITION BY "flow.id", "observer.name"
+        ORDER BY "event.duration" DESC NULLS LAST, "@timestamp" DESC) = 1
+), closed AS (
+    SELECT DISTINCT "flow.id" FROM flows
+    WHERE "event.action" IS DISTINCT FROM 'flow-update'
+      AND "flow.id" IN (SELECT "flow.id" FROM open_latest)
+)
+SELECT * FROM flows WHERE "event.action" IS DISTINCT FROM 'flow-update'
+UNION ALL
+SELECT * FROM open_latest WHERE "flow.id" NOT IN (SELECT "flow.id" FROM closed)
+"""
+
+
 #: Flows per day and (source, destination, service port, transport), built in one scan of
 #: ``flows``. Three things make raw flow rows disagree about one conversation:
 #:
 #: * several sensors log it (the gateway's traffic log, NetFlow, Zeek): sums are taken per
 #:   sensor, then the largest sensor's view is kept;
 #: * NetFlow is one-way: the answer is its own record from the service port to the client's
-#:   ephemeral port. Such records (nfdump rows whose source port is below the destination
-#:   port) are turned around, so they add to the same row as the request, their bytes
-#:   counted as ``bytes_in``; without this, every answer would be a row of its own and the
-#:   table would be as large as the flows;
+#:   ephemeral port. Such records (nfdump files or NetFlow/IPFIX received live, whose
+#:   source port is below the destination port) are turned around, so they add to the same
+#:   row as the request, their bytes counted as ``bytes_in``; without this, every answer
+#:   would be a row of its own and the table would be as large as the flows;
 #: * ASA logs a flow twice (built, teardown) and only the teardown carries bytes and
 #:   duration, so "flow-creation" rows are left out. ASA's ``network.bytes`` has no direction:
 #:   it goes to ``bytes_total`` and never into ``bytes_out``, so a download is not mistaken
@@ -175,7 +202,7 @@ class Context:
 _PAIRS_SQL: Final = """
 CREATE OR REPLACE TEMP TABLE _pairs AS
 WITH raw AS (
-    SELECT *, coalesce(module = 'nfdump' AND sp < dp, false) AS rev
+    SELECT *, coalesce(module IN ('nfdump', 'netflow') AND sp < dp, false) AS rev
     FROM (
         SELECT "source.ip" AS s, "destination.ip" AS d, "source.port" AS sp,
                "destination.port" AS dp, "network.transport" AS proto, "@timestamp" AS ts,
@@ -183,7 +210,7 @@ WITH raw AS (
                coalesce("observer.name", "observer.ip", "event.module") AS sensor,
                "source.bytes" AS sb, "destination.bytes" AS db, "network.bytes" AS nb,
                "event.duration" AS dur, "user.name" AS usr
-        FROM flows
+        FROM conversations
         WHERE "source.ip" IS NOT NULL AND "destination.ip" IS NOT NULL
           AND "event.action" IS DISTINCT FROM 'flow-creation'
     )

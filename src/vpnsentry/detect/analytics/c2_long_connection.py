@@ -13,6 +13,16 @@ hosts' long push channels within weeks; several machines held open to one networ
 
 How: candidate (host, address) pairs come from ``pairs`` (its ``max_duration`` per day),
 then only their long connections are read from ``flows`` for start, end, ports and bytes.
+
+Connections still open are seen too, which is the point for a channel held for days:
+
+* Zeek's open-connection records (``conn_long``, ``open_conn``) carry the duration so far,
+  so a connection past ``min_hours`` qualifies before it closes.
+* Flow exporters cut a long connection into records of their active timeout (commonly
+  1-30 minutes; softflowd ``maxlife``, Cisco ``ip flow-cache timeout active``), none of
+  which is long by itself. Records of at least ``min_slice_seconds`` with the same
+  5-tuple and sensor, each starting within ``max_gap_seconds`` of the previous one's end,
+  are stitched back into one connection; its span so far is its duration.
 A connection logged by several sensors (gateway, NetFlow in both directions, Zeek) is one
 alert per pair, not per record; the service port shown is that of the record with the lower
 destination port (NetFlow's reverse record has the client's ephemeral port).
@@ -26,13 +36,44 @@ flows to or from any gateway address are skipped anyway. Partner networks (allow
 from vpnsentry.detect.base import Detection
 
 SQL = """
-WITH ends AS (
+WITH slices AS (
+    SELECT "source.ip" AS src, "source.port" AS sport, "destination.ip" AS dst,
+           "destination.port" AS dport, "network.transport" AS proto,
+           coalesce("observer.name", "observer.ip", "event.module") AS sensor,
+           "@timestamp" AS ts, coalesce("event.end", "@timestamp") AS te,
+           "network.bytes" AS bytes, "user.name" AS usr
+    FROM flows
+    WHERE "event.duration" >= $min_slice_seconds * 1e9 AND "source.port" IS NOT NULL
+      AND "event.action" IS DISTINCT FROM 'flow-update'
+), marked AS (
+    SELECT *, CASE WHEN ts <= lag(te) OVER w + to_seconds($max_gap_seconds) THEN 0 ELSE 1 END
+              AS starts
+    FROM slices
+    WINDOW w AS (PARTITION BY src, sport, dst, dport, proto, sensor ORDER BY ts)
+), islands AS (
+    SELECT *, sum(starts) OVER (PARTITION BY src, sport, dst, dport, proto, sensor ORDER BY ts
+                                ROWS UNBOUNDED PRECEDING) AS island
+    FROM marked
+), stitched AS (
+    SELECT src, dst, dport, proto, sensor, max(te) AS te, sum(bytes) AS bytes, max(usr) AS usr,
+           (epoch_us(max(te)) - epoch_us(min(ts))) * 1000 AS dur,
+           ip4(src) AS src_u, ip4(dst) AS dst_u
+    FROM islands GROUP BY src, sport, dst, dport, proto, sensor, island
+    HAVING count(*) > 1 AND (epoch_us(max(te)) - epoch_us(min(ts))) * 1000 >= $min_hours * 3.6e12
+), ends AS (
     SELECT CASE WHEN p.src_private THEN p.src ELSE p.dst END AS host,
            CASE WHEN p.src_private THEN p.dst ELSE p.src END AS ext,
            CASE WHEN p.src_private THEN p.dst_u ELSE p.src_u END AS ext_u,
            p.max_duration, p.src_u, p.dst_u
     FROM pairs p
     WHERE p.src_private <> p.dst_private AND p.src_u IS NOT NULL AND p.dst_u IS NOT NULL
+    UNION ALL
+    SELECT CASE WHEN is_private(s.src_u) THEN s.src ELSE s.dst END,
+           CASE WHEN is_private(s.src_u) THEN s.dst ELSE s.src END,
+           CASE WHEN is_private(s.src_u) THEN s.dst_u ELSE s.src_u END,
+           s.dur, s.src_u, s.dst_u
+    FROM stitched s
+    WHERE is_private(s.src_u) <> is_private(s.dst_u)
 ), clean AS (
     SELECT e.* FROM ends e
     WHERE NOT EXISTS (
@@ -65,6 +106,11 @@ WITH ends AS (
            coalesce(f."observer.name", f."observer.ip", f."event.module"), f."user.name"
     FROM flows f JOIN candidates c ON f."source.ip" = c.ext AND f."destination.ip" = c.host
     WHERE f."event.duration" >= $min_hours * 3.6e12
+    UNION ALL
+    SELECT c.host, c.ext, c.net_hosts, s.src, s.dst, s.dport, s.proto, s.dur, s.bytes, s.te,
+           s.sensor, s.usr
+    FROM stitched s JOIN candidates c
+      ON (s.src = c.host AND s.dst = c.ext) OR (s.src = c.ext AND s.dst = c.host)
 ), grouped AS (
     SELECT host, ext, any_value(net_hosts) AS net_hosts,
            min(end_ts - to_microseconds((dur // 1000)::BIGINT)) AS start_ts,
@@ -101,7 +147,12 @@ DETECTION = Detection(
     severity="medium",
     datasets=("flows",),
     needs=("pairs",),
-    params={"min_hours": 1.0, "max_sources": 2},
+    params={
+        "min_hours": 1.0,
+        "max_sources": 2,
+        "min_slice_seconds": 50,
+        "max_gap_seconds": 300,
+    },
     sql=SQL,
     false_positives=(
         "Only networks (/24) at most max_sources internal hosts ever talked to: long "

@@ -30,6 +30,14 @@ Mapping decisions:
   reader at hand and, unlike Polars' ``json_decode``, a value of an unexpected type becomes
   text instead of failing the whole chunk.
 
+Connections still open: Zeek logs a connection when it ends, so a C2 channel held open for
+days is invisible until then. Two widely used packages log open connections with the same
+fields, each record carrying the duration and byte totals *so far*: Corelight's
+``long-connections`` (``#path conn_long``, at 10 min, 1 h, 12 h...) and ActiveCM's
+``open-connections`` (``#path open_conn``, hourly). Their records are read like conn.log
+lines with ``event.action: flow-update``; detections keep only the latest record of a
+connection that has not closed yet, so totals are never counted twice.
+
 The helpers shared with the nfdump parser live in ``parse/fields.py``.
 """
 
@@ -80,6 +88,9 @@ FIELDS: Final = (
     "community_id",
 )
 _STATE_KEY: Final = "zeek_conn"
+#: ``#path`` values of records of connections still open (totals so far), and all we read.
+INTERIM_PATHS: Final = ("conn_long", "open_conn")
+PATHS: Final = ("conn", *INTERIM_PATHS)
 _ESCAPE = re.compile(r"\\x([0-9A-Fa-f]{2})")
 
 
@@ -142,7 +153,7 @@ class ZeekConn(Parser):
         lines = [ln for ln in head if ln.strip()]
         for ln in lines:
             if ln.startswith("#path"):
-                return 1.0 if ln[len("#path") + 1 :] == "conn" else 0.0
+                return 1.0 if ln[len("#path") + 1 :] in PATHS else 0.0
             if ln.startswith("#fields") and "id.orig_h" in ln and "conn_state" in ln:
                 return 1.0
         json_like = [
@@ -224,12 +235,12 @@ def _tsv(
             continue
         if header.fields is None:
             bad.append(rejects(part, Reason.NO_MATCH, "data line before any #fields header"))
-        elif header.path not in (None, "conn"):
+        elif header.path not in (None, *PATHS):
             bad.append(rejects(part, Reason.NO_MATCH, f"#path is {header.path!r}, not conn"))
         else:
             nulls = (header.unset, header.empty, "")
             raw, wrong = split_delimited(part, header.sep, header.fields, FIELDS, nulls)
-            raws.append(raw)
+            raws.append(raw.with_columns(_open=pl.lit(header.path in INTERIM_PATHS)))
             bad.append(wrong)
     return raws, bad
 
@@ -254,7 +265,7 @@ def _json(rows: pl.DataFrame) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
     out = out.with_columns(pl.col("_row").cast(pl.UInt32))
     ok, closed = pl.col("ok"), pl.col("closed")
     is_conn = pl.col("conn_state").is_not_null() & (
-        pl.col("_path").is_null() | (pl.col("_path") == "conn")
+        pl.col("_path").is_null() | pl.col("_path").is_in(PATHS)
     )
     bad = [
         rejects(out.filter(~ok & ~closed), Reason.TRUNCATED, "JSON object not closed"),
@@ -265,7 +276,10 @@ def _json(rows: pl.DataFrame) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
             "JSON object is not a conn.log record (no conn_state, or _path is not conn)",
         ),
     ]
-    return keep_rows(out, ok & is_conn).select("_row", *FIELDS), bad
+    kept = keep_rows(out, ok & is_conn)
+    return kept.select(
+        "_row", *FIELDS, pl.col("_path").is_in(INTERIM_PATHS).fill_null(False).alias("_open")
+    ), bad
 
 
 def _to_flows(raw: pl.DataFrame, ctx: ParseContext) -> tuple[pl.DataFrame, pl.DataFrame, int]:
@@ -298,6 +312,7 @@ def _to_flows(raw: pl.DataFrame, ctx: ParseContext) -> tuple[pl.DataFrame, pl.Da
         "network.community_id": pl.col("community_id"),
         "flow.state": pl.col("conn_state"),
         "flow.id": pl.col("uid"),
+        "event.action": pl.when(pl.col("_open")).then(pl.lit("flow-update")),
     }
     end = pl.col("@timestamp") + pl.duration(microseconds=pl.col("event.duration") // 1000)
     return build_flows(
