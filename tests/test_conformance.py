@@ -47,13 +47,14 @@ REQUIRED_AGREEMENT = {
     "fortinet_fortigate/log",
     "panw/panos",
 }
-# Pulse, SonicWall, Check Point: no expected output in the corpus, so only the parsed share
-# is promised.
+# Pulse, SonicWall, Check Point, Juniper: no expected output in the corpus, so only the
+# parsed share is promised.
 REQUIRED_PARSED = REQUIRED_AGREEMENT | {
     "zeek/connection",
     "pulse_connect_secure/log",
     "sonicwall_firewall/log",
     "checkpoint/firewall",
+    "juniper_srx/log",
 }
 THRESHOLD = 0.95
 #: Zone of the device clocks in folders whose lines carry no zone: Elastic's pipeline tests

@@ -5,7 +5,7 @@ per interface ``iface  private-key  public-key  listen-port  fwmark`` and per pe
 public-key  preshared-key  endpoint  allowed-ips  latest-handshake  transfer-rx  transfer-tx
 persistent-keepalive`` (TAB-separated; ``latest-handshake`` in Unix seconds, 0 for never;
 ``endpoint`` ``ip:port``, ``[ipv6]:port`` or ``(none)``). The file format read here is that
-output after a timestamp, as written every minute by (docs/wireguard.md)::
+output after a timestamp, as written every minute by (docs/ipsec-wireguard.md)::
 
     { date -Is; wg show all dump | awk 'BEGIN{FS=OFS="\\t"} NF==5{$2="(hidden)"}
       NF==9{$3="(hidden)"} 1'; } >> /var/log/wireguard/dump.log
