@@ -118,7 +118,9 @@ _KINDS: Final[dict[str, tuple[str, str, str, str | None]]] = {
     "Account lockout": ("account-locked", "authentication", "info", "failure"),
 }  # fmt: skip
 #: Admin-log openings that change the configuration (ADM2xxxx "... modified"/"changed").
-_CONFIG_WORDS: Final = r"(?i)\b(?:modified|changed|added|deleted|removed|imported|created)\b"
+_CONFIG_WORDS: Final = (
+    r"(?i)(?-u:\b)(?:modified|changed|added|deleted|removed|imported|created)(?-u:\b)"
+)
 
 _KIND_RE: Final = "^(" + "|".join(k.replace("[", r"\[") for k in _KINDS) + ")"
 
@@ -154,14 +156,8 @@ class PulseConnectSecure(Parser):
         return float(hits.sum()) / len(lines)
 
     def parse(self, lines: pl.Series, ctx: ParseContext) -> ParseResult:
-        head = split_header(lines, ctx)
         frame = pl.DataFrame(
-            {
-                "_row": pl.int_range(0, len(lines), dtype=pl.UInt32, eager=True),
-                "_line": lines,
-                "_sys_ts": head["_sys_ts"],
-                "_sys_host": head["_sys_host"],
-            }
+            {"_row": pl.int_range(0, len(lines), dtype=pl.UInt32, eager=True), "_line": lines}
         )
         line = pl.col("_line")
         welf_rows = line.str.contains(" vpn=", literal=True) & line.str.contains(
@@ -183,7 +179,7 @@ class PulseConnectSecure(Parser):
                 ),
             ]
         )
-        events, dropped = _events(matched, ctx)
+        events, dropped = _events(_with_relay_header(matched, ctx), ctx)
         no_ts = events.filter(pl.col("@timestamp").is_null())
         events = keep_rows(events, pl.col("@timestamp").is_not_null())
         bad_ts = rejects(no_ts, Reason.BAD_TIMESTAMP, "no valid device or syslog time")
@@ -192,6 +188,17 @@ class PulseConnectSecure(Parser):
             rejected=pl.concat([rejected, bad_ts]),
             dropped_values=dropped,
         )
+
+
+def _with_relay_header(df: pl.DataFrame, ctx: ParseContext) -> pl.DataFrame:
+    """Add ``_sys_ts``/``_sys_host`` from the syslog header, read only on rows without a
+    node name (the header costs more than the rest of the line, and only those need it)."""
+    need = df.filter(pl.col("node").fill_null("").str.strip_chars() == "")
+    head = split_header(need["_line"], ctx)
+    found = pl.DataFrame(
+        {"_row": need["_row"], "_sys_ts": head["_sys_ts"], "_sys_host": head["_sys_host"]}
+    )
+    return df.join(found, on="_row", how="left")
 
 
 def _blank(name: str) -> pl.Expr:
@@ -229,12 +236,14 @@ def _events(df: pl.DataFrame, ctx: ParseContext) -> tuple[pl.DataFrame, int]:
         text.str.extract(r"Bandwidth consumed \[(\d*)\] bytes", 1).alias("_bw"),
         text.str.extract(r"connected with (\w+) transport mode", 1).alias("_mode"),
         pl.coalesce(
-            text.str.extract(r"Reason: (.*?)\.?$", 1),
+            text.str.extract(r"Reason: (.*)", 1).str.strip_suffix("."),
             text.str.extract(r" due to (inactivity)", 1),
             text.str.extract(r"reason code (\d+)", 1),
         ).alias("_reason"),
         pl.coalesce(
-            text.str.extract(r"^Agent login succeeded .* from \S+ with (.+?)\.?$", 1),
+            text.str.extract(r"^Agent login succeeded .* from \S+ with (.+)", 1).str.strip_suffix(
+                "."
+            ),
             text.str.extract(r"^Session resumed from user agent '(.*)'", 1),
             pl.col("agent"),
         ).alias("_agent"),
@@ -266,9 +275,9 @@ def _events(df: pl.DataFrame, ctx: ParseContext) -> tuple[pl.DataFrame, int]:
         kind == "User Accounts modified"
     )
     cfg_type = (
-        pl.when(text.str.contains(r"(?i)\b(?:added|created|imported)\b"))
+        pl.when(text.str.contains(r"(?i)(?-u:\b)(?:added|created|imported)(?-u:\b)"))
         .then(pl.lit("creation"))
-        .when(text.str.contains(r"(?i)\b(?:deleted|removed)\b"))
+        .when(text.str.contains(r"(?i)(?-u:\b)(?:deleted|removed)(?-u:\b)"))
         .then(pl.lit("deletion"))
         .otherwise(pl.lit("change"))
     )
@@ -285,7 +294,16 @@ def _events(df: pl.DataFrame, ctx: ParseContext) -> tuple[pl.DataFrame, int]:
         pl.col("_created_user"),
         pl.when(kind.is_not_null()).then(pl.col("_msg_user")),
     )
-    read, written = count(pl.col("_read")), count(pl.col("_written"))
+    # Materialised once: eager ``select`` evaluates a shared expression once per reference.
+    df = df.with_columns(
+        admin.alias("_admin"),
+        config.alias("_config"),
+        cfg_type.alias("_cfg_type"),
+        count(pl.col("_read")).alias("_read"),
+        count(pl.col("_written")).alias("_written"),
+    )
+    admin, config, cfg_type = pl.col("_admin"), pl.col("_config"), pl.col("_cfg_type")
+    read, written = pl.col("_read"), pl.col("_written")
     out = df.select(
         "_row",
         ts.alias("@timestamp"),
