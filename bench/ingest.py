@@ -89,6 +89,133 @@ TEMPLATES: dict[str, list[str]] = {
         "{date} {time} {user}/{ip}:{port} SIGTERM[soft,remote-exit] received, "
         "client-instance exiting",
     ],
+    "pulse_connect_secure": [
+        "<134>1 {iso} ics-edge-01 PulseSecure: - - - {date} {time} - ics-edge-01 - [{ip}] "
+        "{user}(Users)[Employees] - Agent login succeeded for {user}/Users (session:sid{n}) "
+        "from {ip} with Pulse-Secure/22.7.2.3191 (Windows 10) Pulse/22.7.2.3191.",
+        "<134>1 {iso} ics-edge-01 PulseSecure: - - - {date} {time} - ics-edge-01 - [{ip}] "
+        "{user}(Users)[Employees] - VPN Tunneling: Session started for user (session: sid{n}) "
+        "with IPv4 address 10.200.1.{port8}, hostname LAPTOP-7",
+        "<134>1 {iso} ics-edge-01 PulseSecure: - - - {date} {time} - ics-edge-01 - [{ip}] "
+        "{user}(Users)[] - Login failed. Reason: Wrong Password",
+        "<134>1 {iso} ics-edge-01 PulseSecure: - - - {date} {time} - ics-edge-01 - [{ip}] "
+        "{user}(Users)[Employees] - Closed connection to 10.20.1.{port8} after 437 seconds, "
+        "with 36662 bytes read and 24509 bytes written",
+    ],
+    "citrix_adc": [
+        "<135> {ns_time} GMT gw-dmz-01 0-PPE-1 : default SSLVPN LOGIN {n} 0 : Context "
+        '{user}@{ip} - SessionId: {n} - User {user} - Client_ip {ip} - Nat_ip "Mapped Ip" - '
+        'Vserver 198.51.100.1:443 - Browser_type "Mozilla/5.0" - Group(s) "VPN_Users"',
+        "<135> {ns_time} GMT gw-dmz-01 0-PPE-1 : default SSLVPN TCPCONNSTAT {n} 0 :  User {user}"
+        ' - Client_ip {ip} - Nat_ip "Mapped Ip" - Vserver 198.51.100.1:443 - Source '
+        '10.30.0.{port8}:{port} - Destination 10.40.0.12:445 - Start_time "{ns_time} GMT" - '
+        'End_time "{ns_time} GMT" - Duration 00:01:00 - Total_bytes_send 810 - '
+        "Total_bytes_recv 1404 - Total_compressedbytes_send 0 - Total_compressedbytes_recv 0 - "
+        "Compression_ratio_send 0.00% - Compression_ratio_recv 0.00% - Access Allowed - "
+        'Group(s) "N/A"',
+        "<134> {ns_time} GMT gw-dmz-01 0-PPE-0 : default AAA LOGIN_FAILED {n} 0 :  User {user} "
+        '- Client_ip {ip} - Failure_reason "Invalid credentials"',
+    ],
+    "sonicwall_firewall": [
+        '<134>id=firewall sn=0017C5A1B2C3 time="{date} {time} UTC" fw=192.0.2.1 pri=6 c=1024 '
+        'm=537 msg="Connection Closed" src=10.50.0.{port8}:{port}:X1 dst={ip}:443:X0 '
+        'usr="{user}" proto=tcp/https sent=3418 rcvd=8874 spkt=14 rpkt=12 cdur=27000 '
+        'sess="sslvpnc" rule="157 (SSLVPN->WAN)" n={n} fw_action="NA"',
+        '<134>id=firewall sn=0017C5A1B2C3 time="{date} {time} UTC" fw=192.0.2.1 pri=6 '
+        'c=262144 m=98 msg="Connection Opened" src=10.50.0.{port8}:{port}:X1 dst={ip}:443:X0 '
+        'proto=tcp/https n={n} fw_action="NA"',
+        '<129>id=firewall sn=0017C5A1B2C3 time="{date} {time} UTC" fw=192.0.2.1 pri=1 c=32 '
+        'm=31 msg="User login denied due to bad credentials" n={n} usr="{user}" '
+        "src={ip}:{port}:X1 dst=192.0.2.1:4433:X1",
+    ],
+    "panw_panos": [
+        "<14>{bsd} PA-3220 1,{pan_time},012801096514,GLOBALPROTECT,0,2561,{pan_time},vsys1,"
+        "gateway-auth,login,LDAP,,{user},US,LAPTOP-{n},{ip},,0.0.0.0,,5f2a1c3e-0d4b-4c8e,PF3X,"
+        '6.1.3,Microsoft Windows,"Microsoft Windows 10 Pro , 64-bit",1,,,,success,,0,'
+        "user-logon,0,GP-GW,{n},0x8000000000000000",
+        "<14>{bsd} PA-3220 1,{pan_time},012801096514,GLOBALPROTECT,0,2561,{pan_time},vsys1,"
+        "gateway-connected,connected,,SSL,{user},US,LAPTOP-{n},{ip},,10.31.1.{port8},,"
+        '5f2a1c3e-0d4b-4c8e,PF3X,6.1.3,Microsoft Windows,"Microsoft Windows 10 Pro , 64-bit",'
+        "1,,,,success,,0,user-logon,0,GP-GW,{n},0x8000000000000000",
+        "<14>{bsd} PA-3220 1,{pan_time},012801096514,TRAFFIC,end,2049,{pan_time},"
+        "10.31.1.{port8},{ip},192.0.2.63,{ip},allow-vpn-out,{user},,ssl,vsys1,vpn,untrust,"
+        "tunnel.1,ethernet1/1,default,{pan_time},{n},1,{port},443,51266,443,0x400053,tcp,"
+        "allow,5976,1566,4410,23,{pan_time},43,computer-and-internet-info,0,{n},0x0,"
+        "10.0.0.0-10.255.255.255,United States,0,11,12,tcp-fin,0,0,0,0,,PA-3220,from-policy",
+    ],
+    "checkpoint": [
+        '<134>1 {iso} gw-hq CheckPoint 2211 - [action:"Accept"; flags:"444676"; ifdir:"outbound";'
+        ' ifname:"eth0"; logid:"0"; origin:"192.0.2.1";'
+        ' sequencenum:"1"; version:"5"; dst:"{ip}"; inzone:"Internal"; layer_name:"Network";'
+        ' match_id:"1"; outzone:"External"; product:"VPN-1 & FireWall-1"; proto:"6";'
+        ' s_port:"{port}"; service:"443"; service_id:"https"; src:"10.8.0.{port8}";'
+        ' xlatesrc:"192.0.2.1"; xlatesport:"26680"]',
+        '<134>1 {iso} gw-hq CheckPoint 2211 - [action:"Log In";'
+        ' origin:"192.0.2.1"; auth_method:"Username and Password"; client_name:"Endpoint'
+        ' Security VPN"; client_version:"E86.10"; office_mode_ip:"10.8.0.{port8}";'
+        ' product:"VPN-1 & FireWall-1"; src:"{ip}"; user:"{user}"; vpn_feature_name:"VPN"]',
+        '<134>1 {iso} gw-hq CheckPoint 2211 - [action:"Failed Log In";'
+        ' origin:"192.0.2.1"; product:"VPN-1 & FireWall-1"; reason:"Authentication failure:'
+        ' Wrong password or username"; src:"{ip}"; user:"{user}"]',
+    ],
+    "cef": [
+        "<134>{bsd} fw01 CEF:0|Check Point|VPN-1 & FireWall-1|Check Point|Log|Log In|Unknown|"
+        "act=Log In src={ip} suser={user} rt={epoch}000 cs3Label=Office Mode IP "
+        "cs3=10.8.0.{port8}",
+        "<14>{bsd} PA-220 CEF:0|Palo Alto Networks|PAN-OS|10.1.0|end|TRAFFIC|1|rt={epoch}000 "
+        "deviceExternalId=012801096514 src=10.31.0.{port8} dst={ip} cs1Label=Rule "
+        "cs1=allow-vpn-out suser={user} app=ssl deviceInboundInterface=tunnel.1 "
+        "deviceOutboundInterface=ethernet1/1 spt={port} dpt=443 proto=tcp act=allow in=1566 "
+        "out=4410 externalId={n} reason=tcp-fin",
+    ],
+    "strongswan": [
+        "{bsd} vpn-gw1 charon: 09[NET] <ikev2-eap|{n}> received packet: from {ip}[4500] to "
+        "192.0.2.1[4500] (92 bytes)",
+        "{bsd} vpn-gw1 charon: 12[IKE] <ikev2-eap|{n}> IKE_SA ikev2-eap[{n}] established "
+        "between 192.0.2.1[vpn.example.com]...{ip}[{user}]",
+        "{bsd} vpn-gw1 charon: 12[IKE] <ikev2-eap|{n}> assigning virtual IP 10.10.{port8}.1 "
+        "to peer '{user}'",
+        "{bsd} vpn-gw1 charon: 06[IKE] <ikev2-eap|{n}> EAP method EAP_MSCHAPV2 failed for peer "
+        "{ip}",
+        "{bsd} vpn-gw1 charon: 15[IKE] <ikev2-eap|{n}> deleting IKE_SA ikev2-eap[{n}] between "
+        "192.0.2.1[vpn.example.com]...{ip}[{user}]",
+    ],
+    "juniper_srx": [
+        "<14>1 {iso} srx-edge-1 RT_FLOW - RT_FLOW_SESSION_CLOSE [junos@2636.1.1.1.2.129 "
+        'reason="TCP FIN" source-address="10.10.{port8}.5" source-port="{port}" '
+        'destination-address="{ip}" destination-port="443" service-name="junos-https" '
+        'nat-source-address="192.0.2.1" nat-source-port="{port}" '
+        'nat-destination-address="{ip}" nat-destination-port="443" '
+        'src-nat-rule-type="source rule" src-nat-rule-name="nat-out" dst-nat-rule-type="N/A" '
+        'dst-nat-rule-name="N/A" protocol-id="6" policy-name="allow-web" '
+        'source-zone-name="vpn" destination-zone-name="untrust" session-id-32="{n}" '
+        'packets-from-client="14" bytes-from-client="1816" packets-from-server="12" '
+        'bytes-from-server="4623" elapsed-time="12" username="{user}" roles="N/A" '
+        'packet-incoming-interface="st0.1"]',
+        "{bsd} srx-edge-1 RT_FLOW: RT_FLOW_SESSION_CREATE: session created "
+        "10.10.{port8}.5/{port}->{ip}/443 0x0 junos-https 192.0.2.1/{port}->{ip}/443 0x0 "
+        "source rule nat-out N/A N/A 6 allow-web vpn untrust {n} {user}(N/A) st0.1 UNKNOWN "
+        "UNKNOWN UNKNOWN No",
+        "{bsd} srx-edge-1 kmd[2101]: KMD_VPN_UP_ALARM_USER: VPN ra-vpn from {ip} is up. "
+        "Local-ip: 192.0.2.1, gateway name: ra-gw, vpn name: ra-vpn, tunnel-id: {n}, local "
+        "tunnel-if: st0.1, remote tunnel-ip: 10.10.{port8}.5, Local IKE-ID: 192.0.2.1, Remote "
+        "IKE-ID: ra@example.com, AAA username: {user}, VR id: 0",
+        "{bsd} srx-edge-1 sshd[4300]: SSHD_LOGIN_FAILED: Login failed for user '{user}' from "
+        "host '{ip}'",
+    ],
+    "wireguard": [
+        "{iso}\twg0\txTIBA5rboUvnH4htodjb6e697QjLERt1NAB4mZ{u4}A=\t(hidden)\t{ip}:{port}\t"
+        "10.8.{port8}.2/32\t{epoch}\t{port}{frac}\t{frac}\t25",
+    ],
+    "leef": [
+        "<13>{bsd} vpn01 LEEF:2.0|Acme|SSL VPN|4.2|UserLogin|^|devTime={epoch}000^src={ip}^"
+        "srcPort={port}^dst=192.0.2.1^dstPort=443^usrName={user}^realm=Employees^"
+        "vSrc=10.8.0.{port8}^isLoginEvent=true^sev=2",
+        "<14>{bsd} PA-220 LEEF:1.0|Palo Alto Networks|PAN-OS Syslog Integration|10.1.0|allow|"
+        "cat=TRAFFIC\tdevTime={epoch}000\tsrc=10.31.0.{port8}\tdst={ip}\tusrName={user}\t"
+        "srcPort={port}\tdstPort=443\tproto=tcp\taction=allow\tsrcBytes=1566\t"
+        "dstBytes=4410\tsrcPackets=11\tdstPackets=12",
+    ],
 }
 
 ZEEK_HEADER = (
@@ -123,10 +250,13 @@ def generate(fmt: str, n: int, path: Path, seed: int = 7) -> None:
         pl.col("t").dt.strftime("%b %e %H:%M:%S").alias("bsd"),
         pl.col("t").dt.strftime("%Y-%m-%d").alias("date"),
         pl.col("t").dt.strftime("%H:%M:%S").alias("time"),
+        pl.col("t").dt.strftime("%m/%d/%Y:%H:%M:%S").alias("ns_time"),  # NetScaler
+        pl.col("t").dt.strftime("%Y/%m/%d %H:%M:%S").alias("pan_time"),  # PAN-OS
         (pl.col("t").dt.epoch("ns")).cast(pl.String).alias("epoch_ns"),
         (pl.col("t").dt.epoch("s")).cast(pl.String).alias("epoch"),
         pl.format("198.51.{}.{}", pl.col("b"), pl.col("a")).alias("ip"),
         pl.format("user{}", pl.col("u")).alias("user"),
+        pl.col("u").cast(pl.String).str.zfill(4).alias("u4"),  # WireGuard key digits
         (pl.col("port") % 250 + 1).alias("port8"),
         pl.col("frac").cast(pl.String).str.zfill(6).alias("frac"),
     )
