@@ -106,6 +106,18 @@ def frame(rows: Sequence[Mapping[str, Any]], dataset: str) -> pl.DataFrame:
     return ecs.conform(df, dataset) if rows else pl.DataFrame(schema=schema)
 
 
+def memory_views(
+    events: Sequence[Mapping[str, Any]] = (), flows: Sequence[Mapping[str, Any]] = ()
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory connection whose ``events`` and ``flows`` views hold these rows."""
+    con = duckdb.connect(":memory:")
+    con.execute("SET TimeZone = 'UTC'")
+    for name, rows in (("events", events), ("flows", flows)):
+        con.register(f"_{name}", frame(rows, name).to_arrow())
+        con.execute(f"CREATE VIEW {name} AS SELECT * FROM _{name}")
+    return con
+
+
 @pytest.fixture
 def run_detection() -> Iterator[Any]:
     """``run_detection(id, events=[...], flows=[...], inventory=..., params=...)`` -> alerts."""
@@ -121,12 +133,8 @@ def run_detection() -> Iterator[Any]:
         config: Config | None = None,
     ) -> pl.DataFrame:
         det = detections()[det_id]
-        con = duckdb.connect(":memory:")
-        con.execute("SET TimeZone = 'UTC'")
+        con = memory_views(events, flows)
         cons.append(con)
-        for name, rows in (("events", events), ("flows", flows)):
-            con.register(f"_{name}", frame(rows, name).to_arrow())
-            con.execute(f"CREATE VIEW {name} AS SELECT * FROM _{name}")
         cfg = config or Config()
         ctx = Context(con, inventory, cfg)
         ctx.need(det.needs)

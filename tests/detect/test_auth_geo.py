@@ -16,7 +16,7 @@ from typing import Any
 import duckdb
 import polars as pl
 import pytest
-from tests.detect.conftest import Estate, frame, ts
+from tests.detect.conftest import Estate, memory_views, ts
 
 from vpnsentry.detect import engine, geodata
 from vpnsentry.detect.base import detections
@@ -183,13 +183,8 @@ def test_impossible_travel_negatives(run_detection: Any) -> None:
 
 def _run_with_city(events: list[dict[str, Any]], det_id: str) -> pl.DataFrame:
     """``run_detection`` with a City database: geo_city placing two DE addresses apart."""
-    con = duckdb.connect(":memory:")
+    con = memory_views(events=events)
     try:
-        con.execute("SET TimeZone = 'UTC'")
-        con.register("_events", frame(events, "events").to_arrow())
-        con.execute("CREATE VIEW events AS SELECT * FROM _events")
-        con.register("_flows", frame([], "flows").to_arrow())
-        con.execute("CREATE VIEW flows AS SELECT * FROM _flows")
         det = detections()[det_id]
         ctx = Context(con, None, Config())
         ctx.need(det.needs)

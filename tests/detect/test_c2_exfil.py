@@ -16,11 +16,10 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import duckdb
 import numpy as np
 import polars as pl
 import pytest
-from tests.detect.conftest import Estate, frame, ts
+from tests.detect.conftest import Estate, memory_views, ts
 
 from vpnsentry.detect.config import Config
 from vpnsentry.detect.context import Context
@@ -286,13 +285,8 @@ def test_open_connection_totals_are_not_counted_twice() -> None:
         rec("Cq2", "5.9.7.204", 50_000, 0.2, True),
         rec("Cq2", "5.9.7.204", 70_000, 1.0, True),  # still open
     ]
-    con = duckdb.connect(":memory:")
+    con = memory_views(flows=rows)
     try:
-        con.execute("SET TimeZone = 'UTC'")
-        con.register("_flows", frame(rows, "flows").to_arrow())
-        con.execute("CREATE VIEW flows AS SELECT * FROM _flows")
-        con.register("_events", frame([], "events").to_arrow())
-        con.execute("CREATE VIEW events AS SELECT * FROM _events")
         Context(con, None, Config()).need(["pairs"])
         got = dict(con.sql("SELECT dst, bytes_out FROM pairs ORDER BY dst").fetchall())
     finally:
