@@ -13,6 +13,7 @@ read, a catalog entry without a machine-readable range are findings of their own
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
 from collections.abc import Iterable, Mapping, Sequence
@@ -278,14 +279,25 @@ def audit(
     ranges: Mapping[str, CveRanges],
     as_of: dt.date,
 ) -> Report:
-    """Compare every appliance with the catalog; findings in inventory order, CVEs by age."""
+    """Compare every appliance with the catalog; findings in inventory order, CVEs by age.
+
+    An estate runs few distinct versions: each (family, version) is compared once and its
+    findings reused for every appliance that runs it.
+    """
     rep = Report(catalog, as_of)
+    done: dict[tuple[str, str], tuple[list[Finding], int]] = {}
     for app in appliances:
         fam, why = family_of(app)
         if fam is None:
             rep.findings.append(Finding(app, "product_not_understood", "medium", why))
             continue
-        rep.findings += _check(app, fam, entries_for(catalog, fam), ranges, as_of, rep)
+        key = (fam, app.version)
+        if key not in done:
+            found = _check(app, fam, entries_for(catalog, fam), ranges, as_of, rep)
+            done[key] = (found, rep.checked.get(app.name, 0))
+        found, checked = done[key]
+        rep.findings += [dataclasses.replace(f, appliance=app) for f in found]
+        rep.checked[app.name] = checked
     return rep
 
 

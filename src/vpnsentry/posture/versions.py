@@ -16,6 +16,7 @@ sub-builds). Text that the scheme's expression does not match is *not understood
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Final
@@ -158,8 +159,12 @@ def _asa_key(groups: tuple[str | None, ...]) -> tuple[int, ...]:
     return tuple(int(g) if g is not None else 0 for g in (major, minor, third, fourth))
 
 
+@functools.lru_cache(maxsize=65536)
 def parse(scheme: str, text: str) -> Version | None:
-    """``text`` as a version of ``scheme``, or None when it is not written that way."""
+    """``text`` as a version of ``scheme``, or None when it is not written that way.
+
+    Cached: every inventory entry is compared with the same few hundred range bounds.
+    """
     s = SCHEMES[scheme]
     cleaned = " ".join(str(text).split())
     m = s.pattern.fullmatch(cleaned)
