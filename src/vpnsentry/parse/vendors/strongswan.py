@@ -62,9 +62,11 @@ process-start|end         ``Starting IKE charon daemon (strongSwan 5.9.13 ...)``
                           received, shutting down``
 ========================  ==================================================================
 
-``vpn.tunnel_type`` is ``ikev2`` or ``ikev1`` from the exchange names of the job (IKE_SA_INIT,
-IKE_AUTH, CREATE_CHILD_SA, INFORMATIONAL vs. ID_PROT, AGGRESSIVE, QUICK_MODE, TRANSACTION,
-INFORMATIONAL_V1) or Main/Aggressive Mode and XAuth. Other charon lines are events with their
+``event.code`` is charon's log group (``IKE``, ``NET``, ``CFG``, ``ENC`` ...), the only
+message classification charon writes. ``vpn.tunnel_type`` is ``ikev2`` or ``ikev1`` from
+the exchange names of the job (IKE_SA_INIT, IKE_AUTH, CREATE_CHILD_SA, INFORMATIONAL vs.
+ID_PROT, AGGRESSIVE, QUICK_MODE, TRANSACTION, INFORMATIONAL_V1) or Main/Aggressive Mode and
+XAuth. Other charon lines are events with their
 ``message``. Quarantined: lines of other programs (``no_match``), impossible or missing times.
 """
 
