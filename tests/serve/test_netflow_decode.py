@@ -139,11 +139,13 @@ def test_ipfix_variable_length_enterprise_fields_and_absolute_times() -> None:
     start_ms = EXPORT * 1000 - 7000
 
     def rec(name: bytes) -> bytes:
+        size = bytes([len(name)]) if len(name) < 255 else b"\xff" + struct.pack(">H", len(name))
         return (
             socket.inet_pton(socket.AF_INET6, "2001:db8::1")
             + socket.inet_pton(socket.AF_INET6, "2001:db8::2")
             + struct.pack(">HHBIQ", 5353, 443, 17, 777, 123456)
-            + (bytes([len(name)]) + name if len(name) < 255 else b"\xff" + struct.pack(">H", len(name)) + name)
+            + size
+            + name
             + struct.pack(">QQ", start_ms, start_ms + 2500)
         )  # fmt: skip
 

@@ -32,16 +32,18 @@ class Backpressure:
         self.bound = bound
         self.metrics = metrics
         self.paused = False
+        self.draining = False  # shutting down: read what senders already sent, ignore the bound
+        self.last_data = 0.0  # monotonic time of the last read from any connection
         self.transports: set[asyncio.Transport] = set()
 
     def check(self) -> None:
         """Pause when over the bound; resume when under half of it (hysteresis)."""
         backlog = self.spool.backlog()
-        if not self.paused and backlog > self.bound:
+        if not self.paused and backlog > self.bound and not self.draining:
             self.paused = True
             for t in self.transports:
                 t.pause_reading()
-        elif self.paused and backlog <= self.bound // 2:
+        elif self.paused and (backlog <= self.bound // 2 or self.draining):
             self.paused = False
             for t in self.transports:
                 if not t.is_closing():
@@ -69,6 +71,7 @@ class SyslogStream(asyncio.Protocol):
             transport.pause_reading()
 
     def data_received(self, data: bytes) -> None:
+        self.bp.last_data = time.monotonic()
         self._store(*self.framer.feed(data))
         self.bp.check()
 

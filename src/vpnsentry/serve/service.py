@@ -41,6 +41,10 @@ from vpnsentry.store.store import Store
 #: How often the loop checks backpressure (resume) and the kernel's UDP drop counters.
 _TICK = 0.05
 _DROPS_EVERY = 1.0
+#: At shutdown, connections are read until they have been quiet for _QUIET seconds (what
+#: senders had already sent is taken), for at most _GRACE seconds, then closed.
+_QUIET = 0.3
+_GRACE = 10.0
 
 
 @dataclass
@@ -175,9 +179,14 @@ class Service:
         self.announce({"event": "stopping"})
         for server in servers:
             server.close()
+        bp.draining = True
+        bp.check()
+        began = time.monotonic()
+        while bp.transports and time.monotonic() - began < _GRACE:
+            await asyncio.sleep(_TICK)
+            if time.monotonic() - max(bp.last_data, began) >= _QUIET:
+                break
         for conn in list(bp.transports):
-            if bp.paused:
-                conn.resume_reading()
             conn.close()
         await asyncio.sleep(0.05)  # let connection_lost spool what the framers still hold
         for server in servers:
