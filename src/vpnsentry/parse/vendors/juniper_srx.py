@@ -429,11 +429,15 @@ def _fields(df: pl.DataFrame) -> pl.DataFrame:
     parts = []
     for (kind,), part in df.partition_by("_kind", as_dict=True, maintain_order=True).items():
         if kind is not None:
-            pattern = _TEXT[str(kind)]
-            part = part.with_columns(
-                pl.col("_text").str.extract_groups(pattern).name.prefix_fields("_t_").alias("_g")
-            ).unnest("_g")
             keys = _SD_KEYS.get(str(kind), {})
+            # A structured flow line repeats its values in the text: read the text only
+            # without structured data (flows are most of an SRX's volume).
+            text = pl.col("_text")
+            if kind in _FLOW_KINDS:
+                text = pl.when(pl.col("_sd").is_null()).then(text)
+            part = part.with_columns(
+                text.str.extract_groups(_TEXT[str(kind)]).name.prefix_fields("_t_").alias("_g")
+            ).unnest("_g")
             part = part.with_columns(
                 _sd_value(key).alias(f"_s_{group}") for key, group in keys.items()
             )
