@@ -85,7 +85,8 @@ ACTIVE_SECONDS: Final = 180
 
 _ISO: Final = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:[.,]\d{1,9})?(?:Z|[+-]\d{2}:?\d{2})?"
 #: A time line (``date -Is``), or a dump line with a time in front.
-_STAMP_RE: Final = rf"^(?:# ?)?(?P<stamp>{_ISO})(?:[ \t]+(?P<rest>.*))?$"
+#: Only the head is captured (capturing the rest of every line costs more than the parse).
+_STAMP_RE: Final = rf"^(?P<head>(?:# ?)?(?P<stamp>{_ISO})(?:[ \t]+|$))"
 _DMESG_RE: Final = (
     r"^\[(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) (?P<mon>\w{3}) +(?P<day>\d{1,2}) "
     r"(?P<clock>\d{2}:\d{2}:\d{2}) (?P<year>\d{4})\] "
@@ -200,6 +201,12 @@ class WireGuard(Parser):
             .with_row_index("_row")
             .with_columns(f("_line").str.extract_groups(_STAMP_RE).alias("_s"))
             .unnest("_s")
+            .with_columns(
+                pl.when(f("head").is_not_null())
+                .then(f("_line").str.slice(f("head").str.len_chars()))
+                .alias("rest")
+            )
+            .with_columns(pl.when(f("rest") != "").then(f("rest")).alias("rest"))
             .with_columns(
                 plausible(
                     parse_iso(f("stamp").str.replace(",", ".", literal=True), ctx.tz), ctx.now
@@ -354,13 +361,18 @@ def _sessions(df: pl.DataFrame, state: dict[str, Any]) -> pl.DataFrame:
             "_tx": pl.Int64,
         },
     ).with_columns(pl.lit(True).alias("_seed"))
+    # The state machine runs on a narrow frame; the wide columns join back at the end.
+    narrow = df.select("_row", "_iface", "_key", "_ts", "_shake", "_rx", "_tx")
     work = pl.concat(
-        [seeds, df.with_columns(pl.lit(False).alias("_seed"))], how="diagonal_relaxed"
+        [seeds, narrow.with_columns(pl.lit(False).alias("_seed"))], how="diagonal_relaxed"
     ).sort(
         ["_iface", "_key", "_ts", "_seed", "_row"],
         descending=[False, False, False, True, False],
         nulls_last=False,
     )
+    # Sorted by peer: a peer's rows are consecutive, numbered by an integer (cheap windows).
+    other = (f("_iface") != f("_iface").shift()) | (f("_key") != f("_key").shift())
+    work = work.with_columns(other.fill_null(True).cum_sum().alias("_pid"))
     peer = ["_iface", "_key"]
     shake_ts = (f("_shake") * 1_000_000).cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
     fresh = (f("_shake") > 0) & ((f("_ts") - shake_ts) < pl.duration(seconds=ACTIVE_SECONDS))
@@ -369,8 +381,10 @@ def _sessions(df: pl.DataFrame, state: dict[str, Any]) -> pl.DataFrame:
         shake_ts.cast(UTC_TS).alias("_shake_ts"),
     )
 
+    same = f("_pid") == f("_pid").shift()
+
     def prev(column: str) -> pl.Expr:
-        return f(column).shift().over(peer)
+        return pl.when(same).then(f(column).shift())
 
     reset = ((f("_rx") < prev("_rx")) | (f("_tx") < prev("_tx"))).fill_null(False)
     work = work.with_columns(reset.alias("_reset"))
@@ -388,29 +402,30 @@ def _sessions(df: pl.DataFrame, state: dict[str, Any]) -> pl.DataFrame:
         .when(f("_seed"))
         .then(f("_start"))
         .forward_fill()
-        .over(peer)
+        .over("_pid")
         .alias("_start"),
         pl.when(f("_starts"))
         .then(f("_prev_rx").fill_null(0))
         .when(f("_seed"))
         .then(f("_base_rx"))
         .forward_fill()
-        .over(peer)
+        .over("_pid")
         .alias("_base_rx"),
         pl.when(f("_starts"))
         .then(f("_prev_tx").fill_null(0))
         .when(f("_seed"))
         .then(f("_base_tx"))
         .forward_fill()
-        .over(peer)
+        .over("_pid")
         .alias("_base_tx"),
     )
-    last = work.group_by(peer).agg(pl.all().sort_by("_ts").last())
+    kept = ("_ts", "_active", "_start", "_base_rx", "_base_tx", "_rx", "_tx")
+    last = work.select(*peer, *kept).group_by(peer, maintain_order=True).last()
     for r in last.iter_rows(named=True):
-        peers[(r["_iface"], r["_key"])] = {
-            k: r[k] for k in ("_ts", "_active", "_start", "_base_rx", "_base_tx", "_rx", "_tx")
-        }
-    rows = work.filter(~f("_seed"))
+        peers[(r["_iface"], r["_key"])] = {k: r[k] for k in kept}
+    rows = work.filter(~f("_seed")).join(
+        df.select("_row", "_f", "_ep_port", "source.ip", "vpn.tunnel_ip"), on="_row"
+    )
     active, was = f("_active"), f("_was")
     ended = ~active & was
     expiry = f("_shake_ts") + pl.duration(seconds=ACTIVE_SECONDS)
