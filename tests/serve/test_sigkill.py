@@ -63,7 +63,7 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path) 
         try:
             sender = Sender(serve, first)
             sender.start()
-            time.sleep(rng.uniform(0.5, 2.5))
+            time.sleep(rng.uniform(0.5, 1.5))
             metrics = serve.metrics()
             received = {k.split('"')[1].split("/")[0]: v for k, v in metrics.items()
                         if k.startswith("vpnsentry_received_total{")}  # fmt: skip
