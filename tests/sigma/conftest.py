@@ -38,7 +38,7 @@ def matching(rs: RuleSet, rows: list[dict[str, Any]], dataset: str = "events") -
     con.execute(IP4_MACRO)
     df = table(dataset, rows).with_row_index("_i")
     con.register(dataset, df.to_arrow())
-    got = con.execute(f"SELECT _i FROM {dataset} WHERE {rule.where} ORDER BY _i").fetchall()
+    got = con.execute(f"SELECT _i FROM ({rule.rows(['_i'])}) ORDER BY _i").fetchall()
     return [int(r[0]) for r in got]
 
 

@@ -90,7 +90,8 @@ def test_run_alerts_and_correlate(tmp_path: Path) -> None:
     proc = cli("sigma", "run", "--store", store, "--json")
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
-    assert summary["scans"] == 2  # events and flows: one shared pass each
+    # one store scan per log source: FortiGate, ASA, OpenVPN events and Zeek conn flows
+    assert summary["scans"] == 4
     assert summary["skipped"] == []
     ran = {r["title"]: r for r in summary["rules"]}
     assert ran["FortiGate SSL VPN Brute Force From One Address"]["alerts"] == 1

@@ -8,6 +8,7 @@ ingest, so the rules meet the columns our parsers actually produce.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import polars as pl
@@ -15,7 +16,7 @@ import pytest
 
 from tests.conftest import SHARED
 from vpnsentry.detect.sigma import runner
-from vpnsentry.detect.sigma.compile import BUILTIN, load
+from vpnsentry.detect.sigma.compile import BUILTIN, RuleSet, load
 from vpnsentry.ingest import ingest
 from vpnsentry.store.store import Store
 
@@ -24,13 +25,23 @@ SIGMAHQ = SHARED / "sigma" / "rules" / "network"
 
 
 @pytest.fixture(scope="module")
-def alerts(tmp_path_factory: pytest.TempPathFactory) -> pl.DataFrame:
+def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
     root = tmp_path_factory.mktemp("sigma") / "store"
     stats = ingest([str(p) for p in sorted(FIXTURES.glob("*.log"))], root, strict=True)
     assert stats.totals()["quarantined"] == 0
-    store = Store.open(root, create=False)
+    return Store.open(root, create=False)
+
+
+@pytest.fixture(scope="module")
+def ruleset() -> RuleSet:
     rs = load([BUILTIN, SIGMAHQ / "fortinet", SIGMAHQ / "cisco" / "aaa"])
     assert all(e.status == "converted" for e in rs.entries), rs.entries
+    return rs
+
+
+@pytest.fixture(scope="module")
+def alerts(store: Store, ruleset: RuleSet) -> pl.DataFrame:
+    rs = ruleset
     runner.run(store, rs.rules, rs.correlations)
     first = store.alerts()
     runner.run(store, rs.rules, rs.correlations)  # a rerun updates, never duplicates
@@ -115,3 +126,33 @@ def test_pack_metadata_is_complete() -> None:
         for key in ("title", "id", "status", "level", "tags", "falsepositives", "references"):
             assert doc.get(key), f"{path.name}: {key}"
         assert any(t.startswith("attack.t") for t in doc["tags"]), path.name
+
+
+def test_shared_pass_matches_exactly_what_one_query_per_rule_matches(
+    store: Store, ruleset: RuleSet
+) -> None:
+    # The shared pass reads working columns (lower-cased text, FortiGate fields extracted from
+    # the raw line, ip4 of addresses) computed once for a whole log source; each rule alone
+    # computes its own from the store. Both must give the same rows and the same alerts.
+    con = runner.connect(store)
+    shared = runner.match_rules(con, ruleset.rules, None, None)
+    alone = runner.match_rules(con, ruleset.rules, None, None, shared=False)
+    con.close()
+    assert sum(f.height for f in alone.values()) > 20  # the fixtures do match
+    now = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+    for i, rule in enumerate(ruleset.rules):
+        a, b = shared[i], alone[i]
+        assert a.sort(a.columns).equals(b.sort(b.columns)), rule.meta.title
+        assert runner.alerts_for_rule(rule, a, now).equals(runner.alerts_for_rule(rule, b, now))
+
+
+def test_the_time_window_applies_to_the_shared_pass(store: Store, ruleset: RuleSet) -> None:
+    con = runner.connect(store)
+    everything = runner.match_rules(con, ruleset.rules, None, None)
+    stamps = pl.concat([f["@timestamp"] for f in everything.values() if f.height])
+    since = stamps.sort()[stamps.len() // 2]
+    later = runner.match_rules(con, ruleset.rules, since, None)
+    con.close()
+    kept = sum(f.height for f in later.values())
+    assert 0 < kept < sum(f.height for f in everything.values())
+    assert all(f.is_empty() or f["@timestamp"].min() >= since for f in later.values())

@@ -22,8 +22,13 @@ unescaped ``'`` in regular expressions). This backend renders:
 * numeric columns compared as numbers, string columns compared numerically via
   ``TRY_CAST`` for ``gt``/``gte``/``lt``/``lte``.
 
-The result is a predicate over one dataset's columns; :mod:`vpnsentry.detect.sigma.compile`
-checks that it binds and :mod:`vpnsentry.detect.sigma.runner` evaluates many at once.
+Values the predicate would otherwise recompute per rule and per row (``lower(col)``, the
+FortiGate raw-line extractions, ``ip4(col)``) are not inlined: the predicate names them as
+*working columns* (``"lower(message)"``, ``"fortigate.cfgpath"``, ``"ip4(source.ip)"``) and
+the backend records each one's SQL in :attr:`DuckDBBackend.inputs`, next to the plain columns
+it reads (:attr:`DuckDBBackend.columns`). :mod:`vpnsentry.detect.sigma.plan` computes them
+once per row for all rules of a log source; :mod:`vpnsentry.detect.sigma.compile` checks that
+the predicate binds against exactly those columns.
 """
 
 from __future__ import annotations
@@ -61,6 +66,7 @@ from sigma.types import (
 from vpnsentry import ecs
 from vpnsentry.detect.sigma.logsources import Profile
 from vpnsentry.detect.sigma.pipeline import pipeline
+from vpnsentry.detect.sigma.plan import Input, sql_ident
 
 _NUMERIC = (pl.Int32, pl.Int64, pl.Float64)
 _OPS: dict[CompareOperators, str] = {
@@ -79,11 +85,6 @@ _RE_FLAGS: dict[SigmaRegularExpressionFlag, str] = {
 def sql_str(value: str) -> str:
     """A DuckDB string literal holding exactly ``value``."""
     return "'" + value.replace("'", "''") + "'"
-
-
-def sql_ident(name: str) -> str:
-    """A quoted DuckDB identifier holding exactly ``name``."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 class DuckDBBackend(TextQueryBackend):
@@ -113,25 +114,59 @@ class DuckDBBackend(TextQueryBackend):
         super().__init__(processing_pipeline=pipeline(profile.name))
         self.profile = profile
         self.schema = ecs.SCHEMAS[profile.dataset]
+        #: Dataset columns the predicate reads directly.
+        self.columns: set[str] = set()
+        #: Working columns the predicate reads, by name (see the module docstring).
+        self.inputs: dict[str, Input] = {}
 
     # -- fields -----------------------------------------------------------------------------
 
     def escape_and_quote_field(self, field_name: str) -> str:
-        """The column (quoted) or the profile's extraction expression for a vendor field."""
+        """The quoted column, or the working column holding a vendor field's extraction."""
+        return self._ref(field_name, read=True)
+
+    def _ref(self, field_name: str, read: bool) -> str:
+        """Like :meth:`escape_and_quote_field`; ``read=False`` when only a working column
+        computed from it is compared (the working table then need not hold the column)."""
         derived = self.profile.derived.get(field_name)
-        return f"({derived})" if derived is not None else sql_ident(field_name)
+        if derived is not None:
+            return self._input(self._name(field_name), derived, 1)
+        if read:
+            self.columns.add(field_name)
+        return sql_ident(field_name)
+
+    def _input(self, name: str, expr: str, stage: int) -> str:
+        """Record working column ``name`` = ``expr`` (over columns of earlier stages)."""
+        self.inputs[name] = Input(name, expr, stage)
+        return sql_ident(name)
+
+    def _name(self, field_name: str) -> str:
+        """The name of the column holding ``field_name``: its own, or its working column's."""
+        derived = field_name in self.profile.derived
+        return f"{self.profile.name}.{field_name}" if derived else field_name
+
+    def _stage(self, field_name: str) -> int:
+        """1 + the stage of the column holding ``field_name`` (dataset columns are stage 0)."""
+        return 2 if field_name in self.profile.derived else 1
 
     def _numeric(self, field_name: str) -> bool:
         return isinstance(self.schema.get(field_name), _NUMERIC)
 
     def _text(self, field_name: str, cased: bool) -> str:
-        """The field as text (numbers cast), lower-cased unless the match is case-sensitive."""
-        f = self.escape_and_quote_field(field_name)
+        """The field as text (numbers cast), lower-cased unless the match is case-sensitive.
+
+        Lower-casing is a working column: computed once per row, however many rules compare.
+        """
+        f = self._ref(field_name, read=cased)
         if field_name not in self.profile.derived and not isinstance(
             self.schema.get(field_name), pl.String
         ):
             f = f"CAST({f} AS VARCHAR)"
-        return f if cased else f"lower({f})"
+        if cased:
+            return f
+        return self._input(
+            f"lower({self._name(field_name)})", f"lower({f})", self._stage(field_name)
+        )
 
     # -- strings ----------------------------------------------------------------------------
 
@@ -259,10 +294,13 @@ class DuckDBBackend(TextQueryBackend):
     ) -> str:
         assert isinstance(cond.value, SigmaCIDRExpression)
         net = cond.value.network
-        f = self.escape_and_quote_field(cond.field)
         if isinstance(net, ipaddress.IPv4Network):
+            f = self._ref(cond.field, read=False)
             lo, hi = int(net.network_address), int(net.broadcast_address)
-            return f"ip4({f}) BETWEEN {lo} AND {hi}"
+            ip4 = self._input(
+                f"ip4({self._name(cond.field)})", f"ip4({f})", self._stage(cond.field)
+            )
+            return f"{ip4} BETWEEN {lo} AND {hi}"
         prefixes = cond.value.expand(wildcard="*")
         tests = [self._string_match(cond.field, SigmaString(p), cased=False) for p in prefixes]
         return "(" + " OR ".join(tests) + ")"

@@ -13,6 +13,7 @@ compiled rules it references.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from collections.abc import Iterable, Sequence
@@ -37,6 +38,7 @@ from vpnsentry import ecs
 from vpnsentry.detect.base import TACTICS
 from vpnsentry.detect.sigma.backend import DuckDBBackend
 from vpnsentry.detect.sigma.logsources import Profile, describe, profile_for
+from vpnsentry.detect.sigma.plan import Input, relation, sql_ident
 from vpnsentry.enrich.geo import IP4_MACRO
 from vpnsentry.errors import InputError
 
@@ -90,18 +92,21 @@ class Compiled:
     name: str | None  # Sigma ``name``, what correlations may refer to
     sigma_id: str | None
     profile: Profile
-    predicate: str  # SQL boolean over the dataset's columns; prefilter not included
+    predicate: str  # SQL boolean over ``columns`` and ``inputs``; prefilter not included
     output: bool  # False for rules only a correlation uses (Sigma ``generate: false``)
+    columns: tuple[str, ...] = ()  # dataset columns the predicate reads
+    inputs: tuple[Input, ...] = ()  # working columns it reads (see plan.py)
 
     @property
     def dataset(self) -> str:
         return self.profile.dataset
 
-    @property
-    def where(self) -> str:
-        """Prefilter and predicate together."""
-        pre = self.profile.prefilter
-        return f"({pre}) AND ({self.predicate})" if pre else f"({self.predicate})"
+    def rows(self, keep: Sequence[str], window: str = "true") -> str:
+        """SQL: the ``keep`` columns of the dataset rows in ``window`` this rule matches."""
+        where = f"({window}) AND ({self.profile.prefilter or 'true'})"
+        source = relation(self.dataset, where, [*keep, *self.columns], self.inputs)
+        cols = ", ".join(sql_ident(c) for c in dict.fromkeys(keep))
+        return f"SELECT {cols} FROM ({source}) WHERE {self.predicate}"
 
 
 @dataclass(frozen=True)
@@ -180,7 +185,7 @@ def load(paths: Sequence[Path]) -> RuleSet:
 
 
 def _quiet(c: Compiled) -> Compiled:
-    return Compiled(c.meta, c.path, c.name, c.sigma_id, c.profile, c.predicate, output=False)
+    return dataclasses.replace(c, output=False)
 
 
 def _read(f: Path, result: RuleSet) -> Iterable[tuple[str, SigmaRule | SigmaCorrelationRule]]:
@@ -252,9 +257,9 @@ class _Checker:
         for name in ("events", "flows"):
             self.con.register(name, pl.DataFrame(schema=ecs.SCHEMAS[name]).to_arrow())
 
-    def error(self, dataset: str, where: str) -> str | None:
+    def error(self, rule: Compiled) -> str | None:
         try:
-            self.con.execute(f"EXPLAIN SELECT count(*) FROM {dataset} WHERE {where}")
+            self.con.execute(f"EXPLAIN {rule.rows(['@timestamp'])}")
         except duckdb.Error as exc:
             return _why("does not compile to DuckDB", exc)
         return None
@@ -272,8 +277,9 @@ def _compile_rule(path: str, rule: SigmaRule, result: RuleSet, checker: _Checker
     if profile is None:
         skip(f"unknown log source {describe(rule.logsource)}")
         return
+    backend = DuckDBBackend(profile)
     try:
-        queries = DuckDBBackend(profile).convert_rule(rule)
+        queries = backend.convert_rule(rule)
     except _ERRORS as exc:
         skip(_why(type(exc).__name__.removeprefix("Sigma"), exc))
         return
@@ -284,8 +290,18 @@ def _compile_rule(path: str, rule: SigmaRule, result: RuleSet, checker: _Checker
         skip("the condition converts to nothing")
         return
     predicate = " OR ".join(f"({q})" for q in queries) if len(queries) > 1 else str(queries[0])
-    compiled = Compiled(meta, path, rule.name, rid, profile, predicate, output=True)
-    problem = checker.error(profile.dataset, compiled.where)
+    compiled = Compiled(
+        meta,
+        path,
+        rule.name,
+        rid,
+        profile,
+        predicate,
+        output=True,
+        columns=tuple(sorted(backend.columns)),
+        inputs=tuple(backend.inputs[k] for k in sorted(backend.inputs)),
+    )
+    problem = checker.error(compiled)
     if problem:
         skip(problem)
         return

@@ -1,14 +1,19 @@
-"""Run compiled Sigma rules over the store: one shared pass per dataset, then correlations.
+"""Run compiled Sigma rules over the store: one shared pass per log source, then correlations.
 
-Shared pass: every rule over a dataset is evaluated in one scan. The query selects a few
-entity columns plus one boolean per rule, and keeps only rows where some rule matched::
+Shared pass: rules are grouped by dataset and log source (the profile's prefilter). Per
+group the store is scanned once, into an in-memory working table holding that source's rows
+in the window, only the columns the group's rules read, the alert's entity columns, and
+every working column (``lower(message)``, FortiGate raw-line extractions, ``ip4(...)``)
+computed once per row (:func:`vpnsentry.detect.sigma.plan.relation`). Each rule's predicate
+is then one vectorized filter over that table, and only matching rows come back::
 
-    SELECT "@timestamp", "source.ip", ..., (pre_a AND p1) AS r0, (pre_a AND p2) AS r1, ...
-    FROM events WHERE <window> AND ((pre_a AND (p1 OR p2)) OR (pre_b AND p3) ...)
+    CREATE TEMP TABLE _sigma_work AS SELECT <entities>, <columns>, <working columns> ...
+    SELECT 0 AS _rule, <entities> FROM _sigma_work WHERE <p0>
+    UNION ALL SELECT 1 AS _rule, <entities> FROM _sigma_work WHERE <p1> ...
 
-Rules that share a log-source prefilter test it once in the WHERE; DuckDB short-circuits the
-rest on the rows it excludes, and recomputes the per-rule flags only for rows that matched.
-``bench/sigma.py`` measures this against one query per rule.
+docs/sigma.md ("Performance") says why this shape and what it measured; ``bench/sigma.py``
+compares it with one query per rule over the store (``match_rules(shared=False)``, also the
+reference the tests hold the shared pass to).
 
 Matched rows become alerts grouped per rule, source address, user, device and UTC day (one
 alert per burst of identical findings, not one per log line), through the same
@@ -30,13 +35,12 @@ from typing import Final
 
 import duckdb
 import polars as pl
-import polars.selectors as cs
 
 from vpnsentry import ecs
 from vpnsentry.detect.base import Detection
 from vpnsentry.detect.engine import ecs_empty, to_alerts
-from vpnsentry.detect.sigma.backend import sql_ident
 from vpnsentry.detect.sigma.compile import Compiled, Correlation, Meta
+from vpnsentry.detect.sigma.plan import relation, sql_ident
 from vpnsentry.enrich.geo import IP4_MACRO
 from vpnsentry.errors import StoreError
 from vpnsentry.store.store import AlertCounts, Store
@@ -53,6 +57,8 @@ ENTITIES: Final = {
 #: Columns shown as evidence samples, first present wins.
 _SAMPLE: Final = ("message", "event.action")
 _SAMPLES: Final = 3
+#: The working table of the log-source group being evaluated (temporary, this connection only).
+WORK: Final = "_sigma_work"
 
 
 @dataclass(frozen=True)
@@ -91,20 +97,19 @@ def window_sql(
     return " AND ".join(parts), params
 
 
-def shared_pass_sql(dataset: str, rules: Sequence[Compiled], window: str) -> str:
-    """One scan evaluating every rule of ``rules`` (all over ``dataset``)."""
+def keep_columns(dataset: str) -> list[str]:
+    """What a matched row brings back for its alert: time, entities and an evidence sample."""
     schema = ecs.SCHEMAS[dataset]
-    cols = ["@timestamp"] + [c for c in (*ENTITIES.values(), *_SAMPLE) if c in schema]
-    flags = [f"COALESCE({r.where}, false) AS r{i}" for i, r in enumerate(rules)]
-    groups: dict[str, list[str]] = {}
-    for r in rules:
-        groups.setdefault(r.profile.prefilter, []).append(f"({r.predicate})")
-    anyof = " OR ".join(
-        (f"(({pre}) AND ({' OR '.join(preds)}))" if pre else f"({' OR '.join(preds)})")
-        for pre, preds in groups.items()
-    )
-    select = ", ".join([*(sql_ident(c) for c in dict.fromkeys(cols)), *flags])
-    return f"SELECT {select} FROM {dataset} WHERE ({window}) AND ({anyof})"
+    cols = ["@timestamp", *(c for c in (*ENTITIES.values(), *_SAMPLE) if c in schema)]
+    return list(dict.fromkeys(cols))
+
+
+def groups(rules: Sequence[Compiled]) -> dict[tuple[str, str], list[int]]:
+    """Rule indexes per (dataset, log-source prefilter): the rules one store scan serves."""
+    out: dict[tuple[str, str], list[int]] = {}
+    for i, r in enumerate(rules):
+        out.setdefault((r.dataset, r.profile.prefilter), []).append(i)
+    return out
 
 
 def match_rules(
@@ -112,19 +117,52 @@ def match_rules(
     rules: Sequence[Compiled],
     since: dt.datetime | None,
     until: dt.datetime | None,
+    *,
+    shared: bool = True,
 ) -> dict[int, pl.DataFrame]:
-    """Matched rows per rule index (into ``rules``), one scan per dataset."""
+    """Matched rows (:func:`keep_columns`) per rule index into ``rules``.
+
+    ``shared``: one scan per log-source group (module docstring). Otherwise one query per
+    rule straight over the store: the baseline the benchmark and the tests compare with.
+    """
     window, params = window_sql(since, until)
     out: dict[int, pl.DataFrame] = {}
-    by_dataset: dict[str, list[int]] = {}
-    for i, r in enumerate(rules):
-        by_dataset.setdefault(r.dataset, []).append(i)
-    for dataset, idx in by_dataset.items():
-        sql = shared_pass_sql(dataset, [rules[i] for i in idx], window)
-        frame = _frame(con, sql, params)
-        for local, i in enumerate(idx):
-            out[i] = frame.filter(pl.col(f"r{local}")).drop(cs.matches(r"^r\d+$"))
+    for idx in groups(rules).values():
+        if shared:
+            out.update(_shared_pass(con, [rules[i] for i in idx], idx, window, params))
+        else:
+            keep = keep_columns(rules[idx[0]].dataset)
+            for i in idx:
+                out[i] = _frame(con, rules[i].rows(keep, window), params)
     return out
+
+
+def _shared_pass(
+    con: duckdb.DuckDBPyConnection,
+    rules: Sequence[Compiled],
+    idx: Sequence[int],
+    window: str,
+    params: dict[str, object],
+) -> dict[int, pl.DataFrame]:
+    """One log-source group: materialize its working table once, then filter it per rule."""
+    first = rules[0]
+    keep = keep_columns(first.dataset)
+    where = f"({window}) AND ({first.profile.prefilter or 'true'})"
+    columns = [*keep, *(c for r in rules for c in r.columns)]
+    source = relation(first.dataset, where, columns, [i for r in rules for i in r.inputs])
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {WORK} AS {source}", params)
+    try:
+        select = ", ".join(sql_ident(c) for c in keep)
+        union = " UNION ALL ".join(
+            f"SELECT {n} AS _rule, {select} FROM {WORK} WHERE {r.predicate}"
+            for n, r in enumerate(rules)
+        )
+        frame = _frame(con, union, {})
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS {WORK}")
+    parts = frame.partition_by("_rule", as_dict=True, include_key=False)
+    empty = frame.drop("_rule").clear()
+    return {i: parts.get((n,), empty) for n, i in enumerate(idx)}
 
 
 def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, object]) -> pl.DataFrame:
@@ -144,7 +182,7 @@ def alerts_for_rule(rule: Compiled, rows: pl.DataFrame, created: dt.datetime) ->
     sample = next((c for c in _SAMPLE if c in rows.columns), None)
     keys = ["_source.ip", "_user.name", "_observer.name"]
     grouped = (
-        rows.sort("@timestamp")
+        rows.sort(rows.columns, nulls_last=True)  # total order: samples as stable as ids
         .with_columns(pl.col("@timestamp").dt.date().alias("_day"))
         .group_by([*keys, "_day"], maintain_order=True)
         .agg(
@@ -221,21 +259,21 @@ def correlation_sql(corr: Correlation, window: str) -> str:
     parts = []
     for n, base in enumerate(corr.bases):
         schema = ecs.SCHEMAS[base.dataset]
+        value = corr.value_field
+        keep = ["@timestamp", *corr.group_by, *([value] if value else [])]
+        keep += [c for c in ENTITIES.values() if c in schema]
         cols = [f"{n} AS _r", '"@timestamp" AS ts']
         cols += [
             f"CAST({sql_ident(c)} AS VARCHAR) AS {g}"
             for c, g in zip(corr.group_by, groups, strict=True)
         ]
-        value = corr.value_field
         cols.append(
             f"CAST({sql_ident(value)} AS VARCHAR) AS _v" if value else "NULL::VARCHAR AS _v"
         )
         for alert_col, col in ENTITIES.items():
             expr = f"CAST({sql_ident(col)} AS VARCHAR)" if col in schema else "NULL::VARCHAR"
             cols.append(f"{expr} AS {sql_ident('_' + alert_col)}")
-        parts.append(
-            f"SELECT {', '.join(cols)} FROM {base.dataset} WHERE ({window}) AND {base.where}"
-        )
+        parts.append(f"SELECT {', '.join(cols)} FROM ({base.rows(keep, window)})")
     measure = {
         "event_count": "count(*)",
         "value_count": "count(DISTINCT _v)",
@@ -314,7 +352,7 @@ def run(
         con = connect(store)
         try:
             matches = match_rules(con, rules, since, until)
-            result.scans = len({r.dataset for r in rules})
+            result.scans = len(groups(rules))
             for i, rule in enumerate(rules):
                 rows = matches.get(i, pl.DataFrame())
                 alerts = alerts_for_rule(rule, rows, created) if rule.output else ecs_empty()
