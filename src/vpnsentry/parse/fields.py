@@ -7,15 +7,18 @@ their cost follows the number of different addresses, not the number of lines.
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from typing import Final
 
 import polars as pl
 
 from vpnsentry.ecs import UTC_TS
-from vpnsentry.parse.base import Reason
+from vpnsentry.parse.base import ParseContext, Reason
+from vpnsentry.parse.syslog import split_header
+from vpnsentry.parse.timeparse import plausible, with_offset
 
 
 @lru_cache(maxsize=65536)
@@ -207,3 +210,112 @@ def build_flows(
         pl.lit("sensor").alias("observer.type"),
     )
     return flows, no_ts, dropped
+
+
+# --- helpers shared by the syslog gateway parsers (Pulse, Citrix, SonicWall) -------------------
+
+#: ``parse_iso``'s grammar: date, ``T`` or space, clock, fraction, offset.
+_ISO_PARTS: Final = (
+    r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(\.\d{1,9})?\s*(Z|[+-]\d{2}(?::?\d{2})?)?$"
+)
+
+
+def iso_to_utc(text: pl.Series, tz: str, now: dt.datetime) -> pl.Series:
+    """``plausible(parse_iso(text, tz), now)``, evaluated in stages.
+
+    Why: as one expression, ``parse_iso`` re-runs its regex for every reference to a part
+    (about 30 times with ``plausible``); on a chunk that cost more than all the rest of a
+    parser. Here the regex runs once and each later step reads plain columns.
+    """
+    parts = (
+        pl.DataFrame({"t": text.cast(pl.String)})
+        .select(pl.col("t").str.extract_groups(_ISO_PARTS).alias("p"))
+        .unnest("p")
+    )
+    naive = parts.select(
+        pl.concat_str(
+            [pl.col("1"), pl.lit(" "), pl.col("2"), pl.col("3").str.slice(0, 7).fill_null("")]
+        )
+        .str.strptime(pl.Datetime("us"), "%Y-%m-%d %H:%M:%S%.f", strict=False)
+        .alias("naive"),
+        pl.col("4").alias("off"),
+    )
+    utc = naive.select(with_offset(pl.col("naive"), pl.col("off"), tz).alias("ts"))
+    return utc.select(plausible(pl.col("ts"), now)).to_series().rename(text.name)
+
+
+def canonical_ips(
+    df: pl.DataFrame, columns: Mapping[str, str], absent: Sequence[str] = ()
+) -> tuple[pl.DataFrame, int]:
+    """``df`` with canonical addresses for ``{raw column: ECS column}`` (see
+    :func:`canonical_ip`), and how many given values were not addresses. Values in
+    ``absent`` (a vendor's "unset" address such as ``0.0.0.0``) are null, not losses."""
+    lost = 0
+    out: list[pl.Series] = []
+    for raw, target in columns.items():
+        text = df[raw].replace(dict.fromkeys(absent)) if absent else df[raw]
+        ips, bad = canonical_ip(text)
+        lost += bad
+        out.append(ips.alias(target))
+    return df.with_columns(out), lost
+
+
+Build = Callable[[pl.DataFrame], tuple[pl.DataFrame, int]]
+
+
+def events_and_flows(
+    df: pl.DataFrame, is_flow: pl.Expr, events: Build, flows: Build, ts_detail: str
+) -> tuple[dict[str, pl.DataFrame], list[pl.DataFrame], int]:
+    """Build the ``events`` and ``flows`` tables from the rows ``is_flow`` does not/does
+    select, reject the rows left without ``@timestamp`` (``bad_timestamp``, ``ts_detail``).
+    Returns (tables, rejected frames, dropped values)."""
+    tables: dict[str, pl.DataFrame] = {}
+    rejected: list[pl.DataFrame] = []
+    dropped = 0
+    mask = df.select(is_flow.fill_null(False)).to_series()
+    for name, part, build in (
+        ("events", df.filter(~mask), events),
+        ("flows", df.filter(mask), flows),
+    ):
+        if not len(part):
+            continue
+        table, lost = build(part)
+        dropped += lost
+        no_ts = table.filter(pl.col("@timestamp").is_null())
+        rejected.append(rejects(no_ts, Reason.BAD_TIMESTAMP, ts_detail))
+        table = keep_rows(table, pl.col("@timestamp").is_not_null())
+        if len(table):
+            tables[name] = table
+    return tables, rejected, dropped
+
+
+def split_header_if_any(lines: pl.Series, ctx: ParseContext, plain: str) -> pl.DataFrame:
+    """:func:`~vpnsentry.parse.syslog.split_header`, run only on the lines that may have more
+    header than a ``<PRI>``.
+
+    A line whose ``<PRI>`` (if any) is followed by whitespace or by ``plain`` (a regex
+    for how the vendor's own message opens, which must not be able to open an RFC 5424,
+    RFC 3164 or ISO header: ``1 ``, a month name, ``YYYY-``) has no other header, so its
+    fields are known without the header regex, which costs as much as a vendor parser's
+    own pass over the line. Same columns and values as ``split_header``.
+    """
+    parts = (
+        pl.DataFrame({"_line": lines})
+        .with_columns(
+            pl.col("_line")
+            .str.extract_groups(rf"^(?P<tag><(?P<pri>\d{{1,3}})>)?(?P<plain>\s|{plain})")
+            .alias("g")
+        )
+        .unnest("g")
+    )
+    out = parts.select(
+        pl.lit(None, UTC_TS).alias("_sys_ts"),
+        *(pl.lit(None, pl.String).alias(c) for c in ("_sys_host", "_sys_app", "_sys_pid")),
+        pl.col("pri").cast(pl.Int32, strict=False).alias("_sys_pri"),
+        pl.col("_line").str.slice(pl.col("tag").str.len_chars().fill_null(0)).alias("_body"),
+    )
+    at = parts["plain"].is_null().arg_true()
+    if at.is_empty():
+        return out
+    head = split_header(lines.gather(at), ctx)
+    return out.with_columns(out[c].scatter(at, head[c]) for c in out.columns)

@@ -43,18 +43,30 @@ import polars as pl
 
 from vpnsentry.ecs import UTC_TS
 from vpnsentry.parse.base import ParseContext, Parser, ParseResult, Reason, register
-from vpnsentry.parse.fields import canonical_ip, count, keep_rows, rejects
-from vpnsentry.parse.syslog import split_header
+from vpnsentry.parse.fields import (
+    canonical_ips,
+    count,
+    events_and_flows,
+    rejects,
+    split_header_if_any,
+)
 from vpnsentry.parse.timeparse import local_to_utc, plausible
 
 _DATE: Final = r"\d{2}/\d{2}/\d{4}|\d{4}/\d{2}/\d{2}"
-#: The NetScaler header and message, after any relay's syslog header.
-_LINE: Final = (
-    rf"^\s*(?:(?P<date>{_DATE}):(?P<clock>\d{{2}}:\d{{2}}:\d{{2}})(?: (?P<zone>GMT|UTC))?"
+#: The NetScaler header, after any relay's syslog header, up to the message.
+_HEAD_PARTS: Final = (
+    rf"\s*(?:(?P<date>{_DATE}):(?P<clock>\d{{2}}:\d{{2}}:\d{{2}})(?: (?P<zone>GMT|UTC))?"
     r"(?: (?P<host>[^\s:]+))? +\d+-PPE-\d+ : )?"
     r"(?P<partition>[\w.\-]+) (?:(?P<module>[A-Z][A-Z0-9_]*) )?"
-    r"(?P<event>[A-Za-z][A-Za-z0-9_]*) (?P<seq>\d+) (?P<level>\d+) :\s?(?P<msg>.*)$"
+    r"(?P<event>[A-Za-z][A-Za-z0-9_]*) (?P<seq>\d+) (?P<level>\d+) :\s?"
 )
+#: The header and the message.
+_LINE: Final = rf"^{_HEAD_PARTS}(?P<msg>.*)$"
+#: The header alone, its text as ``head``: the message is the rest of the line. Capturing
+#: the message itself costs several times the header (captures cost per byte).
+_HEAD: Final = rf"^(?P<head>{_HEAD_PARTS})"
+#: What follows a ``<PRI>`` when NetScaler wrote the line itself: the date.
+_DATE_OPENING: Final = rf"(?:{_DATE}):"
 #: The header without the message: a line that has it but no `` : <message>`` was cut.
 _STARTED: Final = rf"(?:^|\s)(?:{_DATE}):\d{{2}}:\d{{2}}:\d{{2}}(?: GMT| UTC)?(?: \S+)? +\d+-PPE-"
 #: A time inside a message: ``"01/16/2026:14:11:48 GMT"`` (quotes and the space optional).
@@ -79,45 +91,150 @@ _FLOW_EVENTS: Final = ("TCPCONNSTAT", "UDPFLOWSTAT", "ICAEND_CONNSTAT")
 _READ_ONLY: Final = r"^(?:show|stat|sh|get|ping|traceroute|help|history|whoami|exit|quit)\b"
 
 
-def _field(name: str, *, first: bool = False) -> pl.Expr:
-    """Value of the ``name value`` (or ``name: value``) pair of the message, unquoted, null
-    when empty or ``-``; the last occurrence unless ``first``."""
-    lead = "" if first else ".*"
-    raw = pl.col("msg").str.extract(rf"{lead}(?:^|[\s\]]){name}:? ?{_VALUE}", 1)
+#: Named fields read at their last occurrence: (literal name, regex name, column).
+_LAST: Final = (
+    ("Client_ip", "Client_ip", "_client"),
+    ("X-Forwarded-For_ip", "X-Forwarded-For_ip", "_xff"),
+    ("Remote_ip", "Remote_ip", "_remote"),
+    ("Vserver", "Vserver", "_vserver"),
+    ("Vserver_ip", "Vserver_ip", "_vserver_ip"),
+    ("Source", "Source", "_src"),
+    ("Destination", "Destination", "_dst"),
+    ("Start_time", "Start_time", "_start_a"),
+    ("startTime", "startTime", "_start_b"),
+    ("End_time", "End_time", "_end_a"),
+    ("endTime", "endTime", "_end_b"),
+    ("Duration", "Duration", "_duration"),
+    ("Total_bytes_send", "Total_bytes_send", "_send"),
+    ("Total_bytes_recv", "Total_bytes_recv", "_recv"),
+    ("Browser_type", "Browser_type", "_browser"),
+    ("Group(s)", r"Group\(s\)", "_group_a"),
+    ("LogoutMethod", "LogoutMethod", "_reason_a"),
+    ("Errmsg", "Errmsg", "_reason_b"),
+    ("Failure_reason", "Failure_reason", "_reason_c"),
+    ("Reason", "Reason", "_reason_d"),
+    ("Command", "Command", "_command"),
+    ("Status", "Status", "_status"),
+)
+#: Fields read at their first occurrence, on the rows that contain their literal:
+#: (literal, regex with the wanted groups, {group: column}).
+_FIRST: Final = (
+    (
+        "User ",
+        r"(?:^|[\s\]])User (?P<u>.*?)(?: +- [A-Z][\w()\-]*[ :]| : Group| *$)",
+        {"u": "_user_raw"},
+    ),
+    (
+        "username:domainname ",
+        r"(?:^|\s)username:domainname (?P<u>\S+?):(?P<d>\S*)",
+        {"u": "_ica_user", "d": "_ica_domain"},
+    ),
+    ("Context ", r"^\s*Context \S*@(?P<ip>[0-9A-Fa-f.:]+) ", {"ip": "_ctx_ip"}),
+    ("ession", r"Session[Ii]d:? (?P<sid>\d+)", {"sid": "_sid"}),
+    ("[Remote ip = ", r"\[Remote ip = (?P<ip>[0-9A-Fa-f.:]+?):\d+\]", {"ip": "_remote_msg"}),
+    (
+        " : ",
+        rf" - (?P<t>(?:{_DATE}):\d{{2}}:\d{{2}}:\d{{2}} ?(?:GMT|UTC)?) : ",
+        {"t": "_req_time"},
+    ),
+    (" - Access ", r" - Access (?P<a>Allowed|Denied)", {"a": "_access"}),
+    ("connectionId ", r"connectionId (?P<c>\d+)", {"c": "_conn_id"}),
+    (" : Group(s) ", r" : Group\(s\) (?P<g>\S+) :", {"g": "_group_b"}),
+)
+
+
+def _where(msg: pl.Series, literal: str, read: pl.Expr) -> pl.DataFrame:
+    """``read`` (an expression of column ``m``, giving a struct or a string) on the rows of
+    ``msg`` that contain ``literal``, null elsewhere. A regex pass costs in proportion to
+    the rows it scans, and a field's name must be written for its pattern to match."""
+    at = msg.str.contains(literal, literal=True).fill_null(False).arg_true()
+    found = pl.DataFrame({"m": msg.gather(at)}).select(read.alias("v"))
+    if found.schema["v"] == pl.Struct:
+        found = found.unnest("v")
+    out = pl.DataFrame(
+        {c: pl.Series(c, [None] * len(msg), dtype=found[c].dtype) for c in found.columns}
+    )
+    return out.with_columns(out[c].scatter(at, found[c]) for c in found.columns)
+
+
+def _last_value(msg: pl.Series, literal: str, name: str) -> pl.Series:
+    """Raw value of the last ``name value`` (or ``name: value``) pair of each message.
+
+    The last occurrence is what the hostile-text rule needs; a regex finds it only with a
+    leading ``.*``, which resolves captures across the whole line (several times the cost
+    of the pair itself). So the pair is read at its first occurrence, which is the last
+    where the name occurs once (counted by a capture-free pass), and ``.*`` runs only on
+    the rows that name it again.
+    """
+    at = msg.str.contains(literal, literal=True).fill_null(False).arg_true()
+    sub = msg.gather(at)
+    value = sub.str.extract(rf"(?:^|[\s\]]){name}:? ?{_VALUE}", 1)
+    again = (sub.str.count_matches(rf"(?:^|[\s\]]){name}") > 1).arg_true()
+    if len(again):
+        last = sub.gather(again).str.extract(rf".*(?:^|[\s\]]){name}:? ?{_VALUE}", 1)
+        value = value.scatter(again, last)
+    return pl.Series(name=None, values=[None] * len(msg), dtype=pl.String).scatter(at, value)
+
+
+def _clean(raw: pl.Expr) -> pl.Expr:
+    """A field value unquoted, null when empty, ``-`` or ``N/A``."""
     value = raw.str.strip_chars('\\"').str.strip_chars()
     return pl.when(~value.is_in(["", "-", "N/A"])).then(value)
 
 
-def _time(text: pl.Expr, ctx: ParseContext) -> pl.Expr:
-    """UTC from NetScaler date parts in a struct of ``d`` (date), ``c`` (clock), ``z``
-    (zone): ``MM/DD/YYYY`` unless the first field is a day above 12, or ``YYYY/MM/DD``."""
-    parts = text.str.extract_groups(_TIME)
-    d = parts.struct.field("d")
-    a = d.str.slice(0, 2).cast(pl.Int32, strict=False)
+def _time(df: pl.DataFrame, d: str, c: str, z: str, ctx: ParseContext) -> pl.Series:
+    """UTC from NetScaler date parts in columns ``d`` (date), ``c`` (clock), ``z`` (zone):
+    ``MM/DD/YYYY`` unless the first field is a day above 12, or ``YYYY/MM/DD``. Evaluated
+    in stages: each part is referenced several times."""
+    date = pl.col(d)
+    a = date.str.slice(0, 2).cast(pl.Int32, strict=False)
     iso = (
-        pl.when(d.str.contains(r"^\d{4}/"))
-        .then(d.str.replace_all("/", "-", literal=True))
+        pl.when(date.str.contains(r"^\d{4}/"))
+        .then(date.str.replace_all("/", "-", literal=True))
         .when(a > 12)
-        .then(pl.format("{}-{}-{}", d.str.slice(6, 4), d.str.slice(3, 2), d.str.slice(0, 2)))
-        .otherwise(pl.format("{}-{}-{}", d.str.slice(6, 4), d.str.slice(0, 2), d.str.slice(3, 2)))
+        .then(
+            pl.format("{}-{}-{}", date.str.slice(6, 4), date.str.slice(3, 2), date.str.slice(0, 2))
+        )
+        .otherwise(
+            pl.format("{}-{}-{}", date.str.slice(6, 4), date.str.slice(0, 2), date.str.slice(3, 2))
+        )
     )
-    naive = pl.format("{} {}", iso, parts.struct.field("c")).str.strptime(
-        pl.Datetime("us"), "%Y-%m-%d %H:%M:%S", strict=False
+    naive = df.select(
+        pl.format("{} {}", iso, pl.col(c))
+        .str.strptime(pl.Datetime("us"), "%Y-%m-%d %H:%M:%S", strict=False)
+        .alias("n"),
+        pl.col(z).alias("z"),
     )
-    utc = naive.dt.replace_time_zone("UTC").cast(UTC_TS)
-    return plausible(
-        pl.when(parts.struct.field("z").is_not_null())
-        .then(utc)
-        .otherwise(local_to_utc(naive, ctx.tz)),
-        ctx.now,
-    )
+    utc = pl.col("n").dt.replace_time_zone("UTC").cast(UTC_TS)
+    return naive.select(
+        plausible(
+            pl.when(pl.col("z").is_not_null())
+            .then(utc)
+            .otherwise(local_to_utc(pl.col("n"), ctx.tz)),
+            ctx.now,
+        )
+    ).to_series()
 
 
-def _hms_ns(text: pl.Expr) -> pl.Expr:
+def _text_time(text: pl.Series, ctx: ParseContext) -> pl.Series:
+    """UTC from a time written inside a message (``"01/16/2026:14:11:48 GMT"``)."""
+    parts = (
+        pl.DataFrame({"t": text})
+        .select(pl.col("t").str.extract_groups(_TIME).alias("p"))
+        .unnest("p")
+    )
+    return _time(parts, "d", "c", "z", ctx)
+
+
+def _hms_ns(text: pl.Series) -> pl.Series:
     """``HH:MM:SS`` (hours may exceed 24) as nanoseconds."""
-    p = text.str.extract_groups(r"^(\d+):(\d{2}):(\d{2})$")
-    h, m, s = (p.struct.field(str(i)).cast(pl.Int64, strict=False) for i in (1, 2, 3))
-    return ((h * 60 + m) * 60 + s) * 1_000_000_000
+    p = (
+        pl.DataFrame({"t": text})
+        .select(pl.col("t").str.extract_groups(r"^(\d+):(\d{2}):(\d{2})$").alias("p"))
+        .unnest("p")
+    )
+    h, m, s = (pl.col(str(i)).cast(pl.Int64, strict=False) for i in (1, 2, 3))
+    return p.select(((h * 60 + m) * 60 + s) * 1_000_000_000).to_series()
 
 
 @register
@@ -148,7 +265,7 @@ class CitrixAdc(Parser):
         return float(hits.sum()) / len(lines)
 
     def parse(self, lines: pl.Series, ctx: ParseContext) -> ParseResult:
-        head = split_header(lines, ctx)
+        head = split_header_if_any(lines, ctx, _DATE_OPENING)
         df = (
             pl.DataFrame(
                 {
@@ -159,9 +276,20 @@ class CitrixAdc(Parser):
                     "_sys_pri": head["_sys_pri"],
                 }
             )
-            .with_columns(pl.col("_body").str.extract_groups(_LINE).alias("_g"))
+            .with_columns(pl.col("_body").str.extract_groups(_HEAD).alias("_g"))
             .unnest("_g")
+            .with_columns(pl.col("_body").str.slice(pl.col("head").str.len_chars()).alias("msg"))
         )
+        # ``_LINE`` ends in ``.*$``, which no line break passes: read such rows by it.
+        odd = df["msg"].str.contains("\n", literal=True).fill_null(False).arg_true()
+        if len(odd):
+            again = (
+                df[:, ["_body"]]
+                .gather(odd)
+                .select(pl.col("_body").str.extract_groups(_LINE).alias("g"))
+                .unnest("g")
+            )
+            df = df.with_columns(df[c].scatter(odd, again[c]) for c in again.columns)
         matched = df.filter(pl.col("msg").is_not_null())
         missed = df.filter(pl.col("msg").is_null())
         cut = missed["_body"].str.contains(_STARTED)
@@ -181,98 +309,57 @@ class CitrixAdc(Parser):
             ).item()
             or 0
         )
-        flow_rows = pl.col("event").is_in(_FLOW_EVENTS)
-        tables: dict[str, pl.DataFrame] = {}
-        for name, part, build in (
-            ("events", rows.filter(~flow_rows), _events),
-            ("flows", rows.filter(flow_rows), _flows),
-        ):
-            if not len(part):
-                continue
-            table, lost = build(part)
-            dropped += lost
-            no_ts = table.filter(pl.col("@timestamp").is_null())
-            rejected.append(rejects(no_ts, Reason.BAD_TIMESTAMP, "no header or message time"))
-            table = keep_rows(table, pl.col("@timestamp").is_not_null())
-            if len(table):
-                tables[name] = table
-        return ParseResult(tables=tables, rejected=pl.concat(rejected), dropped_values=dropped)
+        tables, no_ts, lost = events_and_flows(
+            rows, pl.col("event").is_in(_FLOW_EVENTS), _events, _flows, "no header or message time"
+        )
+        return ParseResult(
+            tables=tables, rejected=pl.concat([*rejected, *no_ts]), dropped_values=dropped + lost
+        )
 
 
 def _fields(df: pl.DataFrame, ctx: ParseContext) -> pl.DataFrame:
-    """The named message fields, the time and the addresses (as text) of matched rows."""
-    msg = pl.col("msg")
+    """The named message fields, the time and the addresses (as text) of matched rows.
+
+    Each pattern runs only on the rows whose message contains its literal; every read is
+    materialised as a column before anything refers to it twice (an eager expression is
+    evaluated once per reference).
+    """
+    msg = df["msg"]
+    raw = pl.DataFrame({c: _last_value(msg, lit, name) for lit, name, c in _LAST})
+    first = [
+        _where(msg, lit, pl.col("m").str.extract_groups(regex)).rename(names)
+        for lit, regex, names in _FIRST
+    ]
+    fields = raw.select(_clean(pl.col(c)).alias(c) for c in raw.columns)
+    df = pl.concat([df, fields, *first], how="horizontal")
     df = df.with_columns(
         # Up to the next " - Name " or " : Group(s)": a name may hold spaces and quotes.
-        msg.str.extract(r"(?:^|[\s\]])User (.*?)(?: +- [A-Z][\w()\-]*[ :]| : Group| *$)", 1)
-        .str.strip_chars()
-        .alias("_user"),
-        msg.str.extract(r"(?:^|\s)username:domainname (\S+?):(\S*)", 1).alias("_ica_user"),
-        msg.str.extract(r"(?:^|\s)username:domainname (\S+?):(\S*)", 2).alias("_ica_domain"),
-        msg.str.extract(r"^\s*Context \S*@([0-9A-Fa-f.:]+) ", 1).alias("_ctx_ip"),
-        msg.str.extract(r"Session[Ii]d:? (\d+)", 1).alias("_sid"),
-        _field("Client_ip").alias("_client"),
-        _field("X-Forwarded-For_ip").alias("_xff"),
-        _field("Remote_ip").alias("_remote"),
-        msg.str.extract(r"\[Remote ip = ([0-9A-Fa-f.:]+?):\d+\]", 1).alias("_remote_msg"),
-        _field("Vserver").alias("_vserver"),
-        _field("Vserver_ip").alias("_vserver_ip"),
-        _field("Source").alias("_src"),
-        _field("Destination").alias("_dst"),
-        pl.coalesce(_field("Start_time"), _field("startTime")).alias("_start"),
-        pl.coalesce(_field("End_time"), _field("endTime")).alias("_end"),
-        msg.str.extract(rf" - ((?:{_DATE}):\d{{2}}:\d{{2}}:\d{{2}} ?(?:GMT|UTC)?) : ", 1).alias(
-            "_req_time"
+        pl.col("_user_raw").str.strip_chars().alias("_user"),
+        pl.coalesce("_start_a", "_start_b").alias("_start"),
+        pl.coalesce("_end_a", "_end_b").alias("_end"),
+        pl.coalesce("_group_a", "_group_b").replace("N/A", None).alias("_group"),
+        pl.coalesce("_reason_a", "_reason_b", "_reason_c", "_reason_d").alias("_reason"),
+        *(
+            pl.col(src)
+            .str.extract_groups(r"^(?P<ip>.*):(?P<port>\d+)$")
+            .struct.rename_fields([f"{dst}_ip", f"{dst}_port"])
+            .alias(dst)
+            for src, dst in (("_vserver", "_vs"), ("_src", "_src"), ("_dst", "_dst"))
         ),
-        _field("Duration").alias("_duration"),
-        _field("Total_bytes_send").alias("_send"),
-        _field("Total_bytes_recv").alias("_recv"),
-        _field("Browser_type").alias("_browser"),
-        pl.coalesce(_field(r"Group\(s\)"), msg.str.extract(r" : Group\(s\) (\S+) :", 1))
-        .replace("N/A", None)
-        .alias("_group"),
-        pl.coalesce(
-            _field("LogoutMethod"), _field("Errmsg"), _field("Failure_reason"), _field("Reason")
-        ).alias("_reason"),
-        _field("Command").alias("_command"),
-        _field("Status").alias("_status"),
-        msg.str.extract(r" - Access (Allowed|Denied)", 1).alias("_access"),
-        msg.str.extract(r"connectionId (\d+)", 1).alias("_conn_id"),
-    )
-    header = _time(pl.format("{}:{}{}", "date", "clock", pl.col("zone").fill_null("")), ctx)
+    ).unnest("_vs", "_src", "_dst")
+    header = _time(df, "date", "clock", "zone", ctx)
+    end = _text_time(df["_end"], ctx)
     return df.with_columns(
-        pl.coalesce(
-            header,
-            _time(pl.col("_end"), ctx),
-            _time(pl.col("_req_time"), ctx),
-            pl.col("_sys_ts"),
-        ).alias("_ts"),
-        _time(pl.col("_start"), ctx).alias("_start_ts"),
-        _time(pl.col("_end"), ctx).alias("_end_ts"),
-        _hms_ns(pl.col("_duration")).alias("_dur_ns"),
-        pl.col("_vserver").str.extract(r"^(.*):(\d+)$", 1).alias("_vs_ip"),
-        pl.col("_vserver").str.extract(r"^(.*):(\d+)$", 2).alias("_vs_port"),
-        pl.col("_src").str.extract(r"^(.*):(\d+)$", 1).alias("_src_ip"),
-        pl.col("_src").str.extract(r"^(.*):(\d+)$", 2).alias("_src_port"),
-        pl.col("_dst").str.extract(r"^(.*):(\d+)$", 1).alias("_dst_ip"),
-        pl.col("_dst").str.extract(r"^(.*):(\d+)$", 2).alias("_dst_port"),
+        pl.coalesce(header, end, _text_time(df["_req_time"], ctx), df["_sys_ts"]).alias("_ts"),
+        _text_time(df["_start"], ctx).alias("_start_ts"),
+        end.alias("_end_ts"),
+        _hms_ns(df["_duration"]).alias("_dur_ns"),
     )
-
-
-def _ips(df: pl.DataFrame, columns: dict[str, str]) -> tuple[pl.DataFrame, int]:
-    """Validate and canonicalise the address columns (``{source: target}``); also return
-    how many given values were not addresses (``0.0.0.0`` of an unset Vserver is absent)."""
-    lost = 0
-    out: list[pl.Series] = []
-    for src, target in columns.items():
-        text = df[src].replace({"0.0.0.0": None})  # noqa: S104
-        ips, bad = canonical_ip(text)
-        lost += bad
-        out.append(ips.alias(target))
-    return df.with_columns(out), lost
 
 
 _PORTS: Final = ("_vs_port", "_src_port", "_dst_port")
+#: The address of an unset Vserver: absent, not a lost value.
+_UNSET: Final = ("0.0.0.0",)  # noqa: S104
 
 
 def _port_value(text: pl.Expr) -> pl.Expr:
@@ -310,7 +397,7 @@ def _meta(field: int) -> pl.Expr:
 
 def _events(df: pl.DataFrame) -> tuple[pl.DataFrame, int]:
     """The ``events`` table: logins, logouts, failures, requests, commands, messages."""
-    df, lost = _ips(
+    df, lost = canonical_ips(
         df.with_columns(
             pl.coalesce("_client", "_ctx_ip", pl.col("_xff"), "_remote", "_remote_msg").alias(
                 "_sip"
@@ -318,6 +405,7 @@ def _events(df: pl.DataFrame) -> tuple[pl.DataFrame, int]:
             pl.coalesce("_vs_ip", "_vserver_ip").alias("_dip"),
         ),
         {"_sip": "source.ip", "_dip": "destination.ip"},
+        absent=_UNSET,
     )
     command = pl.col("_command")
     cmd = pl.col("event") == "CMD_EXECUTED"
@@ -358,7 +446,9 @@ def _events(df: pl.DataFrame) -> tuple[pl.DataFrame, int]:
 
 def _flows(df: pl.DataFrame) -> tuple[pl.DataFrame, int]:
     """The ``flows`` table: one row per connection through the gateway, at its end."""
-    df, lost = _ips(df, {"_src_ip": "source.ip", "_dst_ip": "destination.ip"})
+    df, lost = canonical_ips(
+        df, {"_src_ip": "source.ip", "_dst_ip": "destination.ip"}, absent=_UNSET
+    )
     transport = (
         pl.when(pl.col("event") == "UDPFLOWSTAT").then(pl.lit("udp")).otherwise(pl.lit("tcp"))
     )
