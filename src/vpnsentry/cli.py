@@ -223,7 +223,11 @@ def simulate(
     ] = 1,
     sites: Annotated[
         Path | None,
-        typer.Option("--sites", help="Estate/site inventory YAML (default: the bundled one)."),
+        typer.Option(
+            "--sites",
+            help="Estate/site inventory YAML, or the name of a bundled estate: default, "
+            "multi-vendor (docs/sites.md). Default: the bundled default estate.",
+        ),
     ] = None,
     start: Annotated[
         str | None,

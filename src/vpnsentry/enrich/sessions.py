@@ -67,6 +67,12 @@ Per vendor (parsers in :mod:`vpnsentry.parse.vendors`):
 * WireGuard (``wireguard``): key (observer, interface, peer public key). ``open``:
   tunnel-up, ``info``: tunnel-stats, ``final``: tunnel-down, as derived from the ``wg show
   all dump`` snapshots by the parser (with duration and the session's bytes).
+* PAN-OS GlobalProtect (``panw_panos``, GLOBALPROTECT log type): key (observer, user,
+  public address). ``open``: gateway-register (address-assigned, the Private IP),
+  gateway-setup-ssl/-ipsec (client-vpn-tunnel-established), gateway-connected. ``final``:
+  gateway-logout (with its Login Duration and reason). The portal/gateway authentication
+  lines are logins, not session marks; the SYSTEM ``globalprotect`` messages name no public
+  address and are left out. PAN-OS logs no byte counts per GlobalProtect session.
 
 Gateway identity: ``observer.name`` as the gateway logs itself. OpenVPN's own log files carry
 no device name, so for pairing (never in the output) a missing observer is replaced by the
@@ -124,6 +130,10 @@ _OTHER_FINAL: Final = (
     "dynamic-vpn-disconnected",
     "tunnel-down",
 )
+
+#: PAN-OS GlobalProtect actions that make sessions, by kind.
+_PANOS_OPEN: Final = ("address-assigned", "client-vpn-tunnel-established", "client-vpn-connected")
+_PANOS_FINAL: Final = ("client-vpn-disconnected",)
 
 #: The actions that make sessions, in the order of a session's life. A group of marks keeps
 #: the set of its actions as a bit mask (one cheap aggregate) and ``session.evidence`` lists
@@ -218,6 +228,8 @@ SELECT
                 WHEN "event.action" IN {_in(_OTHER_FINAL)} THEN {_FINAL}
                 ELSE {_INFO}
             END
+        WHEN "event.module" = 'panw_panos' THEN
+            CASE WHEN "event.action" IN {_in(_PANOS_FINAL)} THEN {_FINAL} ELSE {_OPEN} END
         WHEN "event.action" = 'user-auth' THEN {_AUTH}
         WHEN "event.action" IN {_in(_OVPN_OPEN)} THEN {_OPEN}
         WHEN "event.action" = 'session-end' THEN {_FINAL}
@@ -242,6 +254,7 @@ SELECT
         WHEN 'strongswan' THEN hash('s', {_GKEY}, "vpn.session_id")
         WHEN 'juniper_srx' THEN hash('j', {_GKEY}, "user.name", "source.ip")
         WHEN 'wireguard' THEN hash('w', {_GKEY}, "vpn.group", "user.name")
+        WHEN 'panw_panos' THEN hash('p', {_GKEY}, "user.name", "source.ip")
         ELSE hash('o', {_GKEY}, "source.ip", "source.port")
     END AS pk,
     false AS failed
@@ -261,6 +274,9 @@ WHERE "@timestamp" IS NOT NULL AND (
         AND "event.action" IN {_in(_OTHER_OPEN + _OTHER_FINAL)})
     OR ("event.module" = 'wireguard' AND "user.name" IS NOT NULL
         AND "event.action" IN {_in(_OTHER_OPEN + _OTHER_INFO + _OTHER_FINAL)})
+    OR ("event.module" = 'panw_panos' AND "event.dataset" = 'panw_panos.globalprotect'
+        AND "user.name" IS NOT NULL AND "source.ip" IS NOT NULL
+        AND "event.action" IN {_in(_PANOS_OPEN + _PANOS_FINAL)})
     OR "event.action" = 'session-status'
 )
 """

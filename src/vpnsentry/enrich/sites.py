@@ -65,7 +65,7 @@ HOST_ROLES: Final = (
     "erp",
 )
 #: Gateway vendors: the parser names, so a gateway's logs and its inventory entry agree.
-GATEWAY_VENDORS: Final = ("fortinet_fortigate", "cisco_asa", "openvpn")
+GATEWAY_VENDORS: Final = ("fortinet_fortigate", "cisco_asa", "openvpn", "panw_panos")
 #: How a gateway's syslog reaches the files (see the simulator's writers/syslog.py).
 LOG_HEADERS: Final = ("rfc3339", "bsd", "pri", "rfc5424", "file")
 #: Which forwarded traffic a gateway logs: all that crosses its site's edge, only VPN

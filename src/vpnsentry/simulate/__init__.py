@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Final
 
 import numpy as np
 
@@ -68,11 +69,18 @@ def list_scenarios() -> list[tuple[str, str]]:
     return [(name, cls.summary) for name, cls in library().items()]
 
 
-def default_estate_text() -> str:
-    """The bundled estate YAML."""
+#: Bundled estates, by the name ``--sites`` accepts for them.
+BUNDLED_ESTATES: Final = {
+    "default": "default_estate.yaml",
+    "multi-vendor": "multi_vendor_estate.yaml",
+}
+
+
+def default_estate_text(name: str = "default") -> str:
+    """A bundled estate's YAML (see :data:`BUNDLED_ESTATES`)."""
     return (
         resources.files("vpnsentry.simulate")
-        .joinpath("data/default_estate.yaml")
+        .joinpath(f"data/{BUNDLED_ESTATES[name]}")
         .read_text(encoding="utf-8")
     )
 
@@ -109,6 +117,7 @@ def simulate(
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UsageError(f"{out} exists and is not an empty directory; choose a new one")
     inv, text, label = _inventory(sites)
+    bundled = label.startswith("bundled")
     est = Estate(inv, users, seed)
     window = Window(start or est.cfg.start or DEFAULT_START, days)
     router = Router(est)
@@ -127,7 +136,7 @@ def simulate(
             output.abort()
         raise
 
-    if sites is None:  # name the generated IT admins, as an operator would list theirs
+    if bundled:  # name the generated IT admins, as an operator would list theirs
         admins = ", ".join(est.names[int(u)] for u in np.flatnonzero(est.admin))
         text = text.replace("  admin_users: []", f"  admin_users: [{admins}]", 1)
     (out / "sites.yaml").write_text(text, encoding="utf-8")
@@ -190,12 +199,17 @@ def _generate(
 
 
 def _inventory(sites: Path | None) -> tuple[Inventory, str, str]:
-    """The inventory, its text (copied to the output) and a label for ground truth."""
-    if sites is None:
-        text = default_estate_text()
-        return parse_inventory(text, source="<bundled default_estate.yaml>"), text, "bundled"
+    """The inventory, its text (copied to the output) and a label for ground truth.
+
+    ``sites`` may name a bundled estate (``multi-vendor``) when no such file exists.
+    """
+    if sites is None or (str(sites) in BUNDLED_ESTATES and not sites.exists()):
+        name = "default" if sites is None else str(sites)
+        text = default_estate_text(name)
+        inv = parse_inventory(text, source=f"<bundled {BUNDLED_ESTATES[name]}>")
+        return inv, text, "bundled" if name == "default" else f"bundled:{name}"
     inv = load_inventory(sites)
     return inv, sites.read_text(encoding="utf-8"), str(sites)
 
 
-__all__ = ["SimulationSummary", "list_scenarios", "simulate"]
+__all__ = ["BUNDLED_ESTATES", "SimulationSummary", "list_scenarios", "simulate"]

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -633,9 +633,7 @@ class Benign:
         est = self.est
         for g in np.unique(gw):
             sel = gw == g
-            svc = {"fortinet_fortigate": "vpn-ssl", "cisco_asa": "vpn-dtls", "openvpn": "openvpn"}[
-                self.vendor[g]
-            ]
+            svc = _TUNNEL_SERVICE[self.vendor[g]]
             n = int(sel.sum())
             ev.flows.append(
                 make_flows(
@@ -850,6 +848,19 @@ class Benign:
                         "attr": f"subnet[10.10.32.{int(rng.integers(2, 250))} 255.255.255.255]",
                     }
                 )
+            elif gw.vendor == "panw_panos":
+                obj = f"srv-{int(rng.integers(1, 400))}"
+                rows.append(
+                    {
+                        **base,
+                        "ts": t + 4 * MINUTE,
+                        "kind": "config",
+                        "action": "set",
+                        "path": f" vsys  vsys1 address  {obj}",
+                        "attr": f"ip-netmask: 10.10.32.{int(rng.integers(2, 250))}/32",
+                    }
+                )
+                rows.append({**base, "ts": t + 5 * MINUTE, "kind": "config", "action": "commit"})
             else:
                 rows.append(
                     {
@@ -919,6 +930,16 @@ class Benign:
                     tag=np.full(k, -1, dtype=np.int32),
                 )
             )
+
+
+#: The service of the encrypted tunnel itself, per gateway vendor (GlobalProtect and
+#: Pulse/Ivanti tunnel over TLS on 443 when ESP/UDP is not configured).
+_TUNNEL_SERVICE: Final = {
+    "fortinet_fortigate": "vpn-ssl",
+    "cisco_asa": "vpn-dtls",
+    "openvpn": "openvpn",
+    "panw_panos": "vpn-ssl",
+}
 
 
 def _group(vendor: str, kind: str) -> str:

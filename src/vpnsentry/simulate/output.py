@@ -36,6 +36,7 @@ from vpnsentry.simulate.writers import (
     fortinet_fortigate,
     nfdump,
     openvpn,
+    panw_panos,
     zeek_conn,
 )
 
@@ -194,6 +195,8 @@ class Output:
                 lines = fortinet_fortigate.traffic_lines(dev, view)
             elif g.vendor == "cisco_asa":
                 lines = cisco_asa.conn_lines(dev, view)
+            elif g.vendor == "panw_panos":
+                lines = panw_panos.traffic_lines(dev, view)
             else:
                 return
         self.streams[obs.id].pending.append(lines)
@@ -219,7 +222,9 @@ class Output:
             elif kind == "admin":
                 lines = cisco_asa.admin_lines(dev, table)
             else:
-                lines = cisco_asa.conn_lines(dev, self._portal_as_flows(g.id, table))
+                lines = cisco_asa.conn_lines(dev, self._asa_portal(g.id, table))
+        elif g.vendor == "panw_panos":
+            lines = self._panos(kind, g.id, dev, table)
         else:
             if kind == "admin":
                 return
@@ -231,6 +236,24 @@ class Output:
             lines = fn2(dev, table, pid)
         self.streams[g.id].pending.append(lines)
 
+    def _panos(self, kind: str, gid: str, dev: Device, table: pl.DataFrame) -> pl.DataFrame:
+        """A PAN-OS firewall's lines; GlobalProtect and traffic records name the region of
+        the client's address, portal connections get session ids like forwarded ones."""
+        if kind == "admin":
+            return panw_panos.admin_lines(dev, table)
+        table = table.with_columns(self.router.region(table["src"]).alias("region"))
+        if kind == "sessions":
+            return panw_panos.session_lines(dev, table)
+        if kind == "fails":
+            return panw_panos.fail_lines(dev, table)
+        probes = self._portal_as_flows(gid, table.select(pl.exclude("region")))
+        outside = pl.Series([int(self.est.inv.gateway(gid).outside)], dtype=pl.UInt32)
+        return panw_panos.portal_lines(
+            dev,
+            probes.with_columns(table["region"].alias("src_loc")),
+            self.router.region(outside)[0],
+        )
+
     def _aaa(self) -> str:
         dcs = self.est.hosts("domain_controller", self.est.hq)
         if not len(dcs):
@@ -239,7 +262,9 @@ class Output:
         return f"{x >> 24}.{(x >> 16) & 255}.{(x >> 8) & 255}.{x & 255}"
 
     def _portal_as_flows(self, gid: str, table: pl.DataFrame) -> pl.DataFrame:
-        """TLS probes to an ASA, as the connections to its ``identity`` interface."""
+        """TLS probes to a portal as flows to the gateway's outside address on 443, reset by
+        the client after the handshake, numbered like the gateway's forwarded ones
+        (``_id``). Vendors add their own columns."""
         first = self.next_id[gid]
         self.next_id[gid] += len(table)
         g = self.est.inv.gateway(gid)
@@ -253,15 +278,23 @@ class Output:
             pl.lit(6, dtype=pl.UInt8).alias("proto"),
             pl.lit(517, dtype=pl.Int64).alias("ob"),
             pl.lit(1830, dtype=pl.Int64).alias("rb"),
+            pl.lit(5, dtype=pl.Int64).alias("op"),
+            pl.lit(6, dtype=pl.Int64).alias("rp"),
             pl.lit("RSTO", dtype=STATE).alias("state"),
             pl.lit(None, dtype=pl.String).alias("user"),
             "tag",
             "_delay",
+            pl.lit(None, dtype=pl.UInt32).alias("nat"),
+            pl.int_range(first, first + pl.len(), dtype=pl.Int64).alias("_id"),
+        )
+
+    def _asa_portal(self, gid: str, table: pl.DataFrame) -> pl.DataFrame:
+        """TLS probes to an ASA, as the connections to its ``identity`` interface."""
+        return self._portal_as_flows(gid, table).with_columns(
             pl.lit(True).alias("inbound"),
             pl.lit("outside").alias("src_if"),
             pl.lit("identity").alias("dst_if"),
-            pl.lit(None, dtype=pl.UInt32).alias("nat"),
-            pl.int_range(first, first + pl.len(), dtype=pl.Int64).alias("connid"),
+            pl.col("_id").alias("connid"),
         )
 
     # ---- writing ------------------------------------------------------------------------

@@ -49,6 +49,30 @@ EXTRA: Final = {
 }
 SERVICES: Final = {**INTERNAL, **{s.name: s for s in INTERNET}, **EXTRA}
 FORTI_NAME: Final = {k: v.forti for k, v in SERVICES.items()}
+#: App-ID names of the services (web services not listed are ``ssl``).
+PANOS_APP: Final = {
+    "dns": "dns",
+    "kerberos": "kerberos",
+    "ldap": "ldap",
+    "smb": "ms-ds-smb",
+    "smb-copy": "ms-ds-smb",
+    "git": "ssh",
+    "ssh": "ssh",
+    "mssql": "mssql-db",
+    "wsus": "ms-update",
+    "windows-update": "ms-update",
+    "rdp": "ms-rdp",
+    "winrm": "web-browsing",
+    "http": "web-browsing",
+    "rpc": "msrpc",
+    "drsr": "msrpc",
+    "quic": "quic",
+    "teams": "stun",
+    "vpn-ssl": "panos-global-protect",
+    "vpn-dtls": "panos-global-protect",
+    "openvpn": "openvpn",
+    "probe": "incomplete",
+}
 
 
 @dataclass(frozen=True)
@@ -191,6 +215,15 @@ class Router:
         table = pl.Series([*names, "Reserved", "United States"], dtype=pl.String)
         return table.gather(pl.Series(idx, dtype=pl.UInt32))
 
+    def region(self, ips: pl.Series) -> pl.Series:
+        """PAN-OS's Source/Destination Region per address: the country code, or the private
+        range (``10.0.0.0-10.255.255.255``) for internal addresses."""
+        codes = {name: code for code, name in COUNTRY_NAMES.items()}
+        names = self.country(ips)
+        return names.replace_strict(
+            {**codes, "Reserved": "10.0.0.0-10.255.255.255"}, default=names, return_dtype=pl.String
+        )
+
     def _zone(self, side: str, obs: Observer) -> pl.Expr:
         """``vpn``, ``lan``, ``wan`` or the site-to-site tunnel's name, seen from the gateway."""
         site_col = pl.col(f"{side}_site")
@@ -267,6 +300,8 @@ class Router:
                 pl.col("_id").alias("sessionid"),
                 pl.lit("VPN-Users").alias("group"),
             )
+        if g.vendor == "panw_panos":
+            return self._panos_view(df, flows)
         # Cisco ASA: inside is the site's LAN; VPN clients, tunnels and the Internet are outside.
         src_in = pl.col("_sz") == "lan"
         dst_in = pl.col("_dz") == "lan"
@@ -275,6 +310,32 @@ class Router:
             pl.when(src_in).then(pl.lit("inside")).otherwise(pl.lit("outside")).alias("src_if"),
             pl.when(dst_in).then(pl.lit("inside")).otherwise(pl.lit("outside")).alias("dst_if"),
             pl.col("_id").alias("connid"),
+        )
+
+    def _panos_view(self, df: pl.DataFrame, flows: pl.DataFrame) -> pl.DataFrame:
+        """PAN-OS zones (``gp-vpn`` on tunnel.1, ``trust``, ``untrust``, ``s2s-vpn`` on
+        tunnel.2), a rule named after its zone pair, App-ID and regions."""
+        zone = {"vpn": ("gp-vpn", "tunnel.1"), "lan": ("trust", "ethernet1/2")}
+        zone["wan"] = ("untrust", "ethernet1/1")
+
+        def pick(side: str, k: int, other: str) -> pl.Expr:
+            z = pl.col(side)
+            expr = pl.lit(other)
+            for name, names in zone.items():
+                expr = pl.when(z == name).then(pl.lit(names[k])).otherwise(expr)
+            return expr
+
+        from_zone, to_zone = pick("_sz", 0, "s2s-vpn"), pick("_dz", 0, "s2s-vpn")
+        return df.with_columns(
+            from_zone.alias("from_zone"),
+            to_zone.alias("to_zone"),
+            pick("_sz", 1, "tunnel.2").alias("from_if"),
+            pick("_dz", 1, "tunnel.2").alias("to_if"),
+            pl.concat_str([from_zone, pl.lit("-to-"), to_zone]).alias("rule"),
+            pl.col("svc").replace_strict(PANOS_APP, default="ssl").alias("app"),
+            pl.col("_id").alias("sessionid"),
+            self.region(flows["src"]).alias("src_loc"),
+            self.region(flows["dst"]).alias("dst_loc"),
         )
 
     def netflow_view(self, obs: Observer, flows: pl.DataFrame) -> pl.DataFrame:
