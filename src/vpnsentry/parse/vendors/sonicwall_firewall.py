@@ -40,9 +40,14 @@ from typing import Final
 import polars as pl
 
 from vpnsentry.parse.base import ParseContext, Parser, ParseResult, Reason, register
-from vpnsentry.parse.fields import canonical_ip, count, keep_rows, rejects
-from vpnsentry.parse.syslog import split_header
-from vpnsentry.parse.timeparse import parse_iso, plausible
+from vpnsentry.parse.fields import (
+    canonical_ips,
+    count,
+    events_and_flows,
+    iso_to_utc,
+    rejects,
+    split_header_if_any,
+)
 
 #: One ``key=value`` pair: the value quoted (``"`` or ``'``, consumed whole) or bare.
 _PAIR: Final = r"""(?:^|[\s>])[A-Za-z_][\w.\-]*=(?:"[^"]*"|'[^']*'|[^\s"']*)"""
@@ -113,7 +118,7 @@ class SonicwallFirewall(Parser):
         return float(hits.sum()) / len(lines)
 
     def parse(self, lines: pl.Series, ctx: ParseContext) -> ParseResult:
-        head = split_header(lines, ctx)
+        head = split_header_if_any(lines, ctx, "id=")
         n = len(lines)
         rows = pl.int_range(0, n, dtype=pl.UInt32, eager=True)
         pairs = (
@@ -129,8 +134,9 @@ class SonicwallFirewall(Parser):
             )
             .unnest("_kv")
             .filter(pl.col("_k").is_in(_KEYS))
-            .unique(subset=["_row", "_k"], keep="first", maintain_order=True)
+            .with_columns(_unquote(pl.col("_v")).alias("_v"))
         )
+        # ``first`` keeps a key's first value in line order (a key written twice).
         wide = pairs.pivot(on="_k", index="_row", values="_v", aggregate_function="first")
         base = pl.DataFrame(
             {
@@ -142,7 +148,6 @@ class SonicwallFirewall(Parser):
         df = base.join(wide, on="_row", how="left")
         missing = [k for k in _KEYS if k not in df.columns]
         df = df.with_columns(pl.lit(None, pl.String).alias(k) for k in missing)
-        df = df.with_columns(_unquote(pl.col(k)).alias(k) for k in _KEYS)
         has_id = pl.col("id").is_not_null()
         # Cut lines: no message id or text, or a quote left open.
         balanced = lines.str.count_matches('"', literal=True) % 2 == 0
@@ -156,22 +161,12 @@ class SonicwallFirewall(Parser):
         flow = pl.col("m").is_in(_FLOW_IDS).fill_null(False) | pl.col("msg").str.contains(
             r"^Connection (?:Opened|Closed)$"
         ).fill_null(False)
-        tables: dict[str, pl.DataFrame] = {}
-        dropped = 0
-        for name, part, build in (
-            ("events", df.filter(~flow), _events),
-            ("flows", df.filter(flow), _flows),
-        ):
-            if not len(part):
-                continue
-            table, lost = build(part)
-            dropped += lost
-            no_ts = table.filter(pl.col("@timestamp").is_null())
-            rejected.append(rejects(no_ts, Reason.BAD_TIMESTAMP, "no valid time= or header"))
-            table = keep_rows(table, pl.col("@timestamp").is_not_null())
-            if len(table):
-                tables[name] = table
-        return ParseResult(tables=tables, rejected=pl.concat(rejected), dropped_values=dropped)
+        tables, no_ts, dropped = events_and_flows(
+            df, flow, _events, _flows, "no valid time= or header"
+        )
+        return ParseResult(
+            tables=tables, rejected=pl.concat([*rejected, *no_ts]), dropped_values=dropped
+        )
 
 
 def _unquote(value: pl.Expr) -> pl.Expr:
@@ -186,55 +181,50 @@ def _unquote(value: pl.Expr) -> pl.Expr:
     return pl.when(v != "").then(v)
 
 
-def _side(name: str) -> list[pl.Expr]:
-    """``<ip>:<port>:<zone>[:<host>]`` of ``src``/``dst`` (IPv6 from ``srcV6``/``dstV6``)."""
-    parts = pl.col(name).str.splitn(":", 4).struct
-    return [
-        pl.coalesce(pl.col(f"{name}V6"), parts.field("field_0").replace("", None)).alias(
-            f"_{name}_ip"
-        ),
-        parts.field("field_1").replace("", None).alias(f"_{name}_port"),
-        parts.field("field_2").replace("", None).alias(f"_{name}_zone"),
-    ]
-
-
 def _prepare(df: pl.DataFrame, ctx: ParseContext) -> pl.DataFrame:
-    """Time, endpoints, protocol and user of every kept row."""
-    clock = pl.col("time").str.extract_groups(
-        r"^(?P<t>\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})(?P<utc> UTC)?$"
-    )
-    stamp = (
-        pl.when(clock.struct.field("utc").is_not_null())
-        .then(parse_iso(clock.struct.field("t"), "UTC"))
-        .otherwise(parse_iso(clock.struct.field("t"), ctx.tz))
-    )
-    proto = pl.col("proto").str.splitn("/", 2).struct
+    """Time, endpoints, protocol and user of every kept row. Parts that are referenced
+    more than once are split into columns first (an eager expression is evaluated once
+    per reference)."""
+    parts = df.select(
+        pl.col("time")
+        .str.extract_groups(r"^(?P<t>\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})(?P<utc> UTC)?$")
+        .alias("clock"),
+        *(
+            pl.col(side).str.splitn(":", 4).struct.rename_fields([f"_{side}_{f}" for f in _SIDE])
+            for side in ("src", "dst")
+        ),
+        pl.col("proto").str.splitn("/", 2).struct.rename_fields(["_p0", "_p1"]),
+    ).unnest("clock", "src", "dst", "proto")
+    in_utc = iso_to_utc(parts["t"], "UTC", ctx.now)
+    local = in_utc if ctx.tz == "UTC" else iso_to_utc(parts["t"], ctx.tz, ctx.now)
+    stamp = pl.select(pl.when(parts["utc"].is_not_null()).then(in_utc).otherwise(local)).to_series()
     user = pl.coalesce("usr", "user")
-    return df.with_columns(
-        pl.coalesce(plausible(stamp, ctx.now), pl.col("_sys_ts")).alias("_ts"),
-        *_side("src"),
-        *_side("dst"),
+    service = pl.col("_p1")
+    return pl.concat([df, parts.drop("t", "utc")], how="horizontal").with_columns(
+        pl.coalesce(stamp, pl.col("_sys_ts")).alias("_ts"),
+        *(
+            pl.coalesce(pl.col(f"{side}V6"), pl.col(f"_{side}_ip").replace("", None)).alias(
+                f"_{side}_ip"
+            )
+            for side in ("src", "dst")
+        ),
+        *(
+            pl.col(f"_{side}_{f}").replace("", None)
+            for side in ("src", "dst")
+            for f in ("port", "zone")
+        ),
         pl.col("natSrc").str.extract(r"^([^:]*):", 1).alias("_nat_src"),
         pl.col("natDst").str.extract(r"^([^:]*):", 1).alias("_nat_dst"),
-        proto.field("field_0").str.to_lowercase().alias("_transport"),
-        pl.when(~proto.field("field_1").str.contains(r"^\d*$"))
-        .then(proto.field("field_1").str.to_lowercase())
-        .alias("_service"),
+        pl.col("_p0").str.to_lowercase().alias("_transport"),
+        pl.when(~service.str.contains(r"^\d*$")).then(service.str.to_lowercase()).alias("_service"),
         # "Unknown (SSO failed)" and the like name nobody.
         pl.when(~user.str.starts_with("Unknown")).then(user).alias("_user"),
         pl.col("msg").str.to_lowercase().alias("_text"),
     )
 
 
-def _addresses(df: pl.DataFrame, names: dict[str, str]) -> tuple[pl.DataFrame, int]:
-    """Canonical addresses for ``{raw column: ECS column}``; also the count that were not."""
-    lost = 0
-    cols: list[pl.Series] = []
-    for raw, target in names.items():
-        ips, bad = canonical_ip(df[raw])
-        lost += bad
-        cols.append(ips.alias(target))
-    return df.with_columns(cols), lost
+#: Parts of ``src``/``dst``: ``<ip>:<port>:<zone>[:<host>]`` (IPv6 in ``srcV6``/``dstV6``).
+_SIDE: Final = ("ip", "port", "zone", "host")
 
 
 def _port(name: str) -> pl.Expr:
@@ -276,7 +266,7 @@ _IPS: Final = {
 
 def _flows(df: pl.DataFrame) -> tuple[pl.DataFrame, int]:
     """The ``flows`` table: connections opened/closed, web hits, drops."""
-    df, lost = _addresses(df, _IPS)
+    df, lost = canonical_ips(df, _IPS)
     m, action = pl.col("m"), pl.col("fw_action").str.to_lowercase()
     sent, rcvd = count(pl.col("sent")), count(pl.col("rcvd"))
     spkt, rpkt = count(pl.col("spkt")), count(pl.col("rpkt"))
@@ -310,7 +300,7 @@ def _flows(df: pl.DataFrame) -> tuple[pl.DataFrame, int]:
 
 def _events(df: pl.DataFrame) -> tuple[pl.DataFrame, int]:
     """The ``events`` table: logins, logouts, VPN and IKE messages, admin, IPS and the rest."""
-    df, lost = _addresses(
+    df, lost = canonical_ips(
         df.with_columns(
             pl.coalesce(
                 pl.col("msg").str.extract(r"(?i)assigned[^0-9]*(\d{1,3}(?:\.\d{1,3}){3})", 1),
