@@ -44,9 +44,15 @@ from typing import Final
 import polars as pl
 
 from vpnsentry.parse.base import ParseContext, Parser, ParseResult, Reason, register
-from vpnsentry.parse.fields import canonical_ip, count, keep_rows, rejects, seconds_to_ns
+from vpnsentry.parse.fields import (
+    canonical_ip,
+    count,
+    iso_to_utc,
+    keep_rows,
+    rejects,
+    seconds_to_ns,
+)
 from vpnsentry.parse.syslog import split_header
-from vpnsentry.parse.timeparse import parse_iso, plausible
 
 #: The standard layout after any syslog header (an RFC 5424 header nested in an RFC 3164
 #: one stays in the body; its stamp is read separately).
@@ -282,12 +288,11 @@ def _events(df: pl.DataFrame, ctx: ParseContext) -> tuple[pl.DataFrame, int]:
         .otherwise(pl.lit("change"))
     )
     mode = pl.col("_mode").str.to_uppercase()
-    stamp = pl.col("_line").str.extract(_STAMP5424, 1)
-    body_ts = parse_iso(pl.format("{} {}", pl.col("date"), pl.col("clock")), ctx.tz)
+    # Times in stages: as one expression, parse_iso re-runs its regex for every reference.
+    stamp = df.select(pl.col("_line").str.extract(_STAMP5424, 1)).to_series()
+    body = df.select(pl.format("{} {}", pl.col("date"), pl.col("clock"))).to_series()
     ts = pl.coalesce(
-        plausible(parse_iso(stamp, ctx.tz), ctx.now),
-        plausible(body_ts, ctx.now),
-        pl.col("_sys_ts"),
+        iso_to_utc(stamp, ctx.tz, ctx.now), iso_to_utc(body, ctx.tz, ctx.now), pl.col("_sys_ts")
     )
     user = pl.coalesce(
         pl.when(~pl.col("user").is_in(["System", ""])).then(pl.col("user")),
