@@ -59,18 +59,20 @@ from vpnsentry.parse.ecsmap import (
     absent,
     classification,
     finish,
-    headed,
     keep,
     pairs_to_columns,
     transport,
 )
 from vpnsentry.parse.fields import epoch_to_utc
-from vpnsentry.parse.timeparse import plausible
+from vpnsentry.parse.syslog import split_header
+from vpnsentry.parse.timeparse import parse_iso, plausible
 
 _KEY: Final = r"[A-Za-z_][\w.-]*"
 #: One quoted pair (syslog and ``key="value"`` styles), escapes consumed inside the value.
 _QUOTED: Final = rf'{_KEY}(?::{{1,2}}|=)"(?:[^"\\]|\\.)*"'
-_PAIR_RE: Final = rf"(?s)^\s*(?P<k>{_KEY})(?::{{1,2}}|=)(?P<v>.*)$"
+_PAIR_RE: Final = rf"(?s)^[\s\[-]*(?P<k>{_KEY})(?::{{1,2}}|=)(?P<v>.*)$"
+#: The RFC 5424 header up to the structured data (see _header).
+_RFC5424: Final = r"^(?P<hdr>(?:<\d{1,3}>)?1 (?P<ts>\S+) (?P<host>\S+) \S+ \S+ \S+ )"
 #: Keys that only Check Point lines carry near their start; one of them makes a line ours.
 _MARKERS: Final = r"(?:^|[\s\[;|])(?:loguid|originsicname|origin_sic_name|product|origin)[:=]"
 _SNIFF: Final = re.compile(_MARKERS)
@@ -136,25 +138,55 @@ class Checkpoint(Parser):
 
     def parse(self, lines: pl.Series, ctx: ParseContext) -> ParseResult:
         """Extract the pairs of every line, map firewall lines to flows, the rest to events."""
-        frame = headed(lines, ctx).with_columns(pl.Series("_line", lines))
+        frame = _header(lines, ctx)
         line = pl.col("_line")
         ours = line.str.contains(_MARKERS) & ~line.str.contains("CEF:|LEEF:")
         frame, no_match = keep(frame, ours, Reason.NO_MATCH, "no Check Point fields")
-        quoted = line.str.contains(r'(?::{1,2}|=)"')
         # Structured data opened but never closed: the line was cut (collector limit).
         cut = line.str.contains(r'\[[A-Za-z_][\w.-]*:{1,2}"') & ~line.str.ends_with("]")
         frame, truncated = keep(frame, ~cut, Reason.TRUNCATED, "structured data not closed")
-        frame = frame.with_columns(
-            pl.when(quoted)
-            .then(line.str.extract_all(_QUOTED))
-            .otherwise(pl.col("_body").str.split("|"))
-            .alias("_pairs")
+        quoted = frame["_line"].str.contains(r'(?::{1,2}|=)"')
+        frame = pl.concat(
+            [
+                frame.filter(quoted).with_columns(line.str.extract_all(_QUOTED).alias("_pairs")),
+                frame.filter(~quoted).with_columns(pl.col("_body").str.split("|").alias("_pairs")),
+            ]
         )
         wide = pairs_to_columns(frame, "_pairs", _PAIR_RE, _KEYS)
         wide = wide.with_columns(_unquote(pl.col(k)).alias(k) for k in _KEYS)
         result = finish(_map(wide, ctx), self.datasets, "no syslog time and no time field")
         result.rejected = pl.concat([no_match, truncated, result.rejected])
         return result
+
+
+def _header(lines: pl.Series, ctx: ParseContext) -> pl.DataFrame:
+    """``_row``, ``_line``, ``_sys_ts``, ``_sys_host`` and ``_body`` of every line.
+
+    Log Exporter's RFC 5424 lines are read with a short anchored pattern (time and host are
+    all we need; the structured data is read as pairs): the general syslog splitter
+    captures the whole structured data, which costs more than the rest of the parse. Other
+    headers go through :func:`split_header`.
+    """
+    frame = pl.DataFrame(
+        {"_row": pl.int_range(0, len(lines), dtype=pl.UInt32, eager=True), "_line": lines}
+    )
+    frame = frame.with_columns(pl.col("_line").str.extract_groups(_RFC5424).alias("_h")).unnest(
+        "_h"
+    )
+    has = pl.col("ts").is_not_null()
+    fast = frame.filter(has).select(
+        "_row",
+        "_line",
+        plausible(parse_iso(pl.col("ts"), ctx.tz), ctx.now).alias("_sys_ts"),
+        pl.when(pl.col("host") != "-").then(pl.col("host")).alias("_sys_host"),
+        pl.col("_line").str.slice(pl.col("hdr").str.len_chars()).alias("_body"),
+    )
+    other = frame.filter(~has).select("_row", "_line")
+    if other.height:
+        split = split_header(other["_line"], ctx).select("_sys_ts", "_sys_host", "_body")
+        other = other.hstack(split)
+        return pl.concat([fast, other])
+    return fast
 
 
 def _map(df: pl.DataFrame, ctx: ParseContext) -> pl.DataFrame:
