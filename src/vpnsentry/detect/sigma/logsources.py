@@ -24,20 +24,23 @@ from sigma.rule import SigmaLogSource
 
 from vpnsentry import ecs
 
+#: The column vendor fields are extracted from: the raw line as the device wrote it.
+RAW: Final = "event.original"
+
 
 def _kv(key: str) -> str:
     """SQL extracting FortiGate's ``key=value`` / ``key="value"`` from the raw line (or NULL).
 
-    ``key`` comes from the fixed lists below, never from a rule. The regular expression runs
-    only on lines that contain ``key=`` at all (a substring test is far cheaper than RE2, and
-    config fields such as ``cfgpath`` are on few lines).
+    ``key`` comes from the fixed lists below, never from a rule. Like our FortiGate parser,
+    a key starts the line or follows a space. The text after the first `` key=`` is cut out
+    with ``split_part`` and the value read by an anchored RE2 pattern: an unanchored
+    ``(?:^|\\s)key=`` pattern measured 3.5x slower on FortiGate lines, which all carry
+    ``action=``. Lines without ``key=`` at all skip even that (config fields such as
+    ``cfgpath`` are on few lines).
     """
-    return (
-        f"CASE WHEN contains(\"event.original\", '{key}=') THEN "
-        'nullif(trim(regexp_extract("event.original", \'(?:^|\\s)'
-        + key
-        + "=(\"[^\"]*\"|[^\\s\"]*)', 1), '\"'), '') END"
-    )
+    after = f"split_part(' ' || \"{RAW}\", ' {key}=', 2)"
+    value = f'regexp_extract({after}, \'^("[^"]*"|[^\\s"]*)\', 1)'
+    return f"CASE WHEN contains(\"{RAW}\", '{key}=') THEN nullif(trim({value}, '\"'), '') END"
 
 
 #: FortiOS log fields (FortiOS log message reference) without an ECS column of their own.
