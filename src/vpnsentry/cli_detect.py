@@ -289,7 +289,13 @@ def alerts(
 
 
 def suppress_add(
-    rule_id: Annotated[str, typer.Argument(help="Detection id, or * for every detection.")],
+    rule_id: Annotated[
+        str,
+        typer.Argument(
+            help="Rule id: a detection, an intel_match_* rule, sigma:<id>, any rule with stored "
+            "alerts, or * for every rule."
+        ),
+    ],
     entity: Annotated[
         str,
         typer.Option(
@@ -306,11 +312,12 @@ def suppress_add(
     store: StoreOpt = DEFAULT_STORE,
 ) -> None:
     """Suppress matching alerts, now and in every later detect run."""
-    from vpnsentry.detect.base import detections
     from vpnsentry.store.store import SUPPRESS_FIELDS, Store
 
-    if rule_id != "*" and rule_id not in detections():
-        raise UsageError(f"no detection {rule_id!r} (see `vpnsentry detections`)")
+    if rule_id != "*" and not _known_rule(rule_id, store):
+        raise UsageError(
+            f"no rule {rule_id!r} (see `vpnsentry detections`; Sigma rules are sigma:<id>)"
+        )
     field, sep, value = entity.partition("=")
     if not sep or field not in SUPPRESS_FIELDS or not value:
         raise UsageError(
@@ -324,6 +331,20 @@ def suppress_add(
             rule_id, field, value, reason, parse_time(expires, "--expires"), author
         )
     out.print(Text(f"suppression {sid} added; it matches {n} stored alerts"))
+
+
+def _known_rule(rule_id: str, store: Path) -> bool:
+    """Built-in detections, threat-intel rules, Sigma rules (``sigma:<id>``, before they first
+    fire too) and any rule with alerts in the store: everything that raises alerts."""
+    from vpnsentry.detect.base import detections
+    from vpnsentry.intel.match import RULES
+    from vpnsentry.store.store import Store
+
+    if rule_id in detections() or rule_id in {d.id for d in RULES}:
+        return True
+    if rule_id.startswith("sigma:") and len(rule_id) > len("sigma:"):
+        return True
+    return rule_id in Store.open(store, create=False).alerts()["rule.id"].to_list()
 
 
 def suppress_list(store: StoreOpt = DEFAULT_STORE, as_json: JsonOpt = False) -> None:

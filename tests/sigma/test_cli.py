@@ -2,7 +2,8 @@
 
 check: every rule file of the SigmaHQ copy in ../shared/sigma is accounted for (converted, or
 skipped with a reason). run: fixture logs ingested into a temporary store, the built-in pack
-run, ``alerts`` shows the Sigma alerts and ``correlate`` folds them into incidents.
+run, ``alerts`` shows the Sigma alerts, ``correlate`` folds them into incidents and ``suppress
+add`` takes Sigma and threat-intel rule ids (not made-up ones).
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ def test_check_reports_broken_and_non_rule_files(tmp_path: Path) -> None:
     assert rows[("two.yml", "b")]["reason"].endswith("unmapped field 'nope' for log source openvpn")
 
 
-def test_run_alerts_and_correlate(tmp_path: Path) -> None:
+def test_run_alerts_correlate_and_suppress(tmp_path: Path) -> None:
     store = str(tmp_path / "store")
     logs = [str(p) for p in sorted(FIXTURES.glob("*.log"))]
     proc = cli("ingest", *logs, "--store", store)
@@ -105,3 +106,19 @@ def test_run_alerts_and_correlate(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     linked = {a for inc in Store.open(Path(store), create=False).incidents() for a in inc.alert_ids}
     assert linked & {a["alert.id"] for a in sigma}
+    at = ("--store", store)
+    # Sigma and threat-intel alerts can be suppressed by rule like built-in ones.
+    target = next(a for a in sigma if a["source.ip"])
+    entity = f"source.ip={target['source.ip']}"
+    proc = cli("suppress", "add", target["rule.id"], "--entity", entity, "--reason", "lab", *at)
+    assert proc.returncode == 0, proc.stderr
+    assert "it matches 0 stored" not in proc.stdout
+    proc = cli("alerts", "--json", *at)
+    assert target["alert.id"] not in {json.loads(x)["alert.id"] for x in proc.stdout.splitlines()}
+    proc = cli(
+        "suppress", "add", "intel_match_vpn", "--entity", "ip=192.0.2.1", "--reason", "x", *at
+    )
+    assert proc.returncode == 0, proc.stderr
+    proc = cli("suppress", "add", "sigma-typo", "--entity", entity, "--reason", "x", *at)
+    assert proc.returncode == 2
+    assert "no rule 'sigma-typo'" in proc.stderr
