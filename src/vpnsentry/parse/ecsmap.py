@@ -14,7 +14,7 @@ follows the number of pairs, not the number of distinct keys a format defines.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Final
 
 import polars as pl
@@ -115,28 +115,38 @@ def classification(
 def pairs_to_columns(
     rows: pl.DataFrame,
     pairs: str,
-    pair_re: str,
+    split: str,
     wanted: Sequence[str],
     aliases: Mapping[str, str] | None = None,
+    clean: Callable[[pl.Expr], pl.Expr] | None = None,
 ) -> pl.DataFrame:
     """Columns ``wanted`` (strings, null when absent) from list column ``pairs`` of ``rows``.
 
-    Each list element is one ``key<sep>value`` text; ``pair_re`` splits it into named
-    groups ``k`` and ``v``. The first occurrence of a key in a line wins (a repeated key
-    cannot override what the device wrote first). ``aliases`` renames keys first (CEF's
-    full names to its short ones). Returns ``rows`` with the new columns.
+    Each list element is one ``key<sep>value`` text. ``split`` is either the literal
+    separator (one character: split at its first occurrence, a literal kernel) or a regex
+    with named groups ``k`` and ``v`` for formats whose separator varies. The first
+    occurrence of a key in a line wins (a repeated key cannot override what the device
+    wrote first). ``aliases`` renames keys first (CEF's
+    full names to its short ones); ``clean`` transforms the values (escapes), once on the
+    pairs rather than once per wanted column. Returns ``rows`` with the new columns.
     """
-    key = pl.col("k").replace(dict(aliases)) if aliases else pl.col("k")
+    key = pl.col("k").str.strip_chars()  # keys never carry white space; LEEF's may lead
+    key = key.replace(dict(aliases)) if aliases else key
+    if len(split) == 1:
+        kv = pl.col("_p").str.splitn(split, 2).struct.rename_fields(["k", "v"])
+    else:
+        kv = pl.col("_p").str.extract_groups(split)
     long = (
         rows.lazy()
         .select("_row", pl.col(pairs).alias("_p"))
         .explode("_p")
         .filter(pl.col("_p").is_not_null())
-        .select("_row", pl.col("_p").str.extract_groups(pair_re).alias("_kv"))
+        .select("_row", kv.alias("_kv"))
         .unnest("_kv")
         .with_columns(key.alias("k"))
         .filter(pl.col("k").is_in(list(wanted)))
         .unique(["_row", "k"], keep="first", maintain_order=True)
+        .with_columns(clean(pl.col("v")).alias("v") if clean else pl.col("v"))
         .collect()
     )
     if long.height:

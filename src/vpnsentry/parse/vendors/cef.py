@@ -56,6 +56,7 @@ from typing import Final
 
 import polars as pl
 
+from vpnsentry.ecs import UTC_TS
 from vpnsentry.parse.base import ParseContext, Parser, ParseResult, Reason, register
 from vpnsentry.parse.ecsmap import (
     absent,
@@ -76,7 +77,6 @@ _PLACEHOLDERS: Final = f"[{_SEP}{_BACKSLASH}{_PIPE}{_EQUALS}]"
 #: A key of the extension: letters, digits, ``_``, ``.``, ``-`` and ``[]`` (vendor keys such as
 #: Check Point's ``flexString1Label`` are plain words too).
 _KEY: Final = r"[A-Za-z_][\w.\[\]-]*"
-_PAIR_RE: Final = rf"(?s)^(?P<k>{_KEY})=(?P<v>.*)$"
 
 #: Full names of the standard dictionary -> the short names the mapping reads.
 FULL_NAMES: Final = {
@@ -130,25 +130,48 @@ _DENY: Final = ("drop", "deny", "denied", "block", "blocked", "reject", "reset",
 _SEVERITY_WORDS: Final = {"low": 3, "medium": 5, "high": 8, "very-high": 10}
 
 
-def arcsight_time(text: pl.Expr, ctx: ParseContext) -> pl.Expr:
-    """A CEF/LEEF time: epoch ms (or s), ``MMM dd [yyyy] HH:mm:ss[.SSS] [zone]``, ISO 8601."""
-    parts = text.str.extract_groups(
-        r"^(?P<mon>[A-Z][a-z]{2}) +(?P<day>\d{1,2}) (?:(?P<year>\d{4}) )?"
-        r"(?P<clock>\d{1,2}:\d{2}:\d{2}(?:\.\d{1,6})?)(?: (?P<zone>\S+))?$"
-    )
-    field = parts.struct.field
-    year = field("year").fill_null(pl.lit(str(ctx.year)))
-    utc_zone = field("zone").is_in(["UTC", "GMT", "Z", "+0000", "+00:00"])
-    local = parse_bsd(field("mon"), field("day"), year, field("clock"), ctx.tz, ctx.now)
-    in_utc = parse_bsd(field("mon"), field("day"), year, field("clock"), "UTC", ctx.now)
-    ts = (
-        pl.when(text.str.contains(r"^\d{9,13}(?:\.\d+)?$"))
-        .then(epoch_to_utc(text))
-        .when(field("mon").is_not_null())
-        .then(pl.when(utc_zone).then(in_utc).otherwise(local))
-        .otherwise(parse_iso(text, ctx.tz))
-    )
+_EPOCH: Final = r"^\d{9,13}(?:\.\d+)?$"
+_BSD: Final = (
+    r"^(?P<mon>[A-Z][a-z]{2}) +(?P<day>\d{1,2}) (?:(?P<year>\d{4}) )?"
+    r"(?P<clock>\d{1,2}:\d{2}:\d{2}(?:\.\d{1,6})?)(?: (?P<zone>\S+))?$"
+)
+
+
+def arcsight_time(text: pl.Expr, ctx: ParseContext, shapes: frozenset[str]) -> pl.Expr:
+    """A CEF/LEEF time: epoch ms (or s), ``MMM dd [yyyy] HH:mm:ss[.SSS] [zone]``, ISO 8601.
+
+    ``shapes`` (``epoch``, ``bsd``, ``iso``) are the forms the chunk holds: a branch whose
+    form is absent is not built, as Polars evaluates every branch of a when/then chain.
+    """
+    ts = pl.lit(None, UTC_TS)
+    if "iso" in shapes:
+        ts = parse_iso(text, ctx.tz)
+    if "bsd" in shapes:
+        parts = text.str.extract_groups(_BSD)
+        field = parts.struct.field
+        year = field("year").fill_null(pl.lit(str(ctx.year)))
+        utc_zone = field("zone").is_in(["UTC", "GMT", "Z", "+0000", "+00:00"])
+        local = parse_bsd(field("mon"), field("day"), year, field("clock"), ctx.tz, ctx.now)
+        in_utc = parse_bsd(field("mon"), field("day"), year, field("clock"), "UTC", ctx.now)
+        bsd = pl.when(utc_zone).then(in_utc).otherwise(local)
+        ts = pl.when(field("mon").is_not_null()).then(bsd).otherwise(ts)
+    if "epoch" in shapes:
+        ts = pl.when(text.str.contains(_EPOCH)).then(epoch_to_utc(text)).otherwise(ts)
     return plausible(ts, ctx.now)
+
+
+def with_times(df: pl.DataFrame, ctx: ParseContext) -> pl.DataFrame:
+    """``df`` with ``_t_rt``, ``_t_start``, ``_t_end``: its ``rt``/``start``/``end`` as UTC."""
+    exprs = []
+    for name in ("rt", "start", "end"):
+        values = df[name].drop_nulls()
+        epoch = values.str.contains(_EPOCH)
+        bsd = values.str.contains(r"^[A-Z][a-z]{2} ")
+        shapes = {
+            s for s, hit in (("epoch", epoch), ("bsd", bsd), ("iso", ~epoch & ~bsd)) if hit.any()
+        }
+        exprs.append(arcsight_time(pl.col(name), ctx, frozenset(shapes)).alias(f"_t_{name}"))
+    return df.with_columns(exprs)
 
 
 def _unescape(value: pl.Expr) -> pl.Expr:
@@ -215,15 +238,9 @@ class Cef(Parser):
             .str.split(_SEP)
             .alias("_pairs"),
         )
-        wide = pairs_to_columns(frame, "_pairs", _PAIR_RE, KEYS, FULL_NAMES)
-        wide = wide.with_columns(_unescape(pl.col(k)).alias(k) for k in KEYS)
-        wide = wide.with_columns(
-            pl.coalesce(
-                arcsight_time(pl.col("rt"), ctx),
-                arcsight_time(pl.col("end"), ctx),
-                arcsight_time(pl.col("start"), ctx),
-                pl.col("_sys_ts"),
-            ).alias("_ts"),
+        wide = pairs_to_columns(frame, "_pairs", "=", KEYS, FULL_NAMES, _unescape)
+        wide = with_times(wide, ctx).with_columns(
+            pl.coalesce("_t_rt", "_t_end", "_t_start", "_sys_ts").alias("_ts"),
             pl.col("severity").alias("_severity"),
         )
         result = finish(to_ecs(wide, ctx, "cef"), self.datasets, "no valid rt/end/start time")
@@ -234,7 +251,8 @@ class Cef(Parser):
 def to_ecs(df: pl.DataFrame, ctx: ParseContext, module: str) -> pl.DataFrame:
     """ECS columns from the standard CEF keys of ``df`` (see the module docstring).
 
-    ``df`` has ``_row``, ``_ts`` (the event time), ``_sys_host``, ``vendor``, ``product``,
+    ``df`` has ``_row``, ``_ts`` (the event time), ``_t_start``/``_t_end`` (see
+    :func:`with_times`), ``_sys_host``, ``vendor``, ``product``,
     ``sig``, ``cef_name``, ``_severity`` (text) and every name in :data:`KEYS`; the LEEF
     reader may add ``_spk``/``_dpk`` (packets), ``_roles``, ``_login``/``_logout`` (its
     ``isLoginEvent``/``isLogoutEvent``) and ``_rule``/``_tunnel``/``_group``.
@@ -314,8 +332,7 @@ def to_ecs(df: pl.DataFrame, ctx: ParseContext, module: str) -> pl.DataFrame:
         .otherwise(pl.lit("info"))
     )
     sev = f("_severity").str.to_lowercase()
-    start = arcsight_time(f("start"), ctx)
-    end = arcsight_time(f("end"), ctx)
+    start, end = f("_t_start"), f("_t_end")
     seconds = (end - start).dt.total_microseconds()
     user = pl.coalesce(absent(f("suser")), absent(f("duser")))
     return df.select(

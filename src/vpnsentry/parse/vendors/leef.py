@@ -36,10 +36,9 @@ import polars as pl
 from vpnsentry.parse.base import ParseContext, Parser, ParseResult, Reason, register
 from vpnsentry.parse.ecsmap import finish, headed, keep, pairs_to_columns, split_header_fields
 from vpnsentry.parse.timeparse import local_to_utc, plausible
-from vpnsentry.parse.vendors.cef import KEYS, arcsight_time, to_ecs
+from vpnsentry.parse.vendors.cef import KEYS, to_ecs, with_times
 
 _SEP: Final = "\x01"
-_PAIR_RE: Final = r"(?s)^\s*(?P<k>[A-Za-z_][\w.-]*)=(?P<v>.*)$"
 #: LEEF keys -> the CEF names (or extra columns) :func:`to_ecs` reads.
 _TO_CEF: Final = {
     "devTime": "rt",
@@ -176,13 +175,9 @@ class Leef(Parser):
             pl.lit(None, pl.String).alias("cef_name"),
             split.str.split(_SEP).alias("_pairs"),
         )
-        wide = pairs_to_columns(frame, "_pairs", _PAIR_RE, _WANTED, _TO_CEF)
-        wide = wide.with_columns(
-            pl.coalesce(
-                _dev_time(wide, ctx),
-                arcsight_time(pl.col("rt"), ctx),
-                pl.col("_sys_ts"),
-            ).alias("_ts"),
+        wide = pairs_to_columns(frame, "_pairs", "=", _WANTED, _TO_CEF)
+        wide = with_times(wide, ctx).with_columns(
+            pl.coalesce(_dev_time(wide, ctx), "_t_rt", "_sys_ts").alias("_ts"),
             pl.col("sev").alias("_severity"),
         )
         result = finish(to_ecs(wide, ctx, "leef"), self.datasets, "no valid devTime")
