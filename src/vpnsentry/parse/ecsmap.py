@@ -6,9 +6,10 @@ contract bookkeeping apply: addresses validated, ports and counters bounded, val
 fail conversion counted and nulled, rows without a timestamp quarantined, each row sent to
 its dataset with only that dataset's columns. Writing that once keeps the four consistent.
 
-Key/value formats are turned into columns without a Python loop: every pair of the chunk is
-extracted in one regex pass (``str.extract_all``), the pairs are exploded into a long table
-(row, key, value), and the keys a mapping reads are pivoted back into columns. The cost
+Key/value formats are turned into columns without a Python loop: the parser cuts each line
+into a list of ``key<sep>value`` texts in one pass (a literal split where separators are
+unambiguous, ``str.extract_all`` where quoting decides), the pairs are exploded into a long
+table (row, key, value), and the keys a mapping reads are pivoted back into columns. The cost
 follows the number of pairs, not the number of distinct keys a format defines.
 """
 
