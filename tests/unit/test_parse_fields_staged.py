@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal, assert_series_equal
 
 from vpnsentry.parse.base import ParseContext
-from vpnsentry.parse.fields import iso_to_utc, split_header_if_any
+from vpnsentry.parse.fields import split_header_if_any
 from vpnsentry.parse.syslog import split_header
-from vpnsentry.parse.timeparse import parse_iso, plausible
+from vpnsentry.parse.timeparse import iso_to_utc, parse_iso, plausible
 
 NOW = dt.datetime(2026, 7, 1, tzinfo=dt.UTC)
 

@@ -7,7 +7,6 @@ their cost follows the number of different addresses, not the number of lines.
 
 from __future__ import annotations
 
-import datetime as dt
 import ipaddress
 from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
@@ -18,7 +17,6 @@ import polars as pl
 from vpnsentry.ecs import UTC_TS
 from vpnsentry.parse.base import ParseContext, Reason
 from vpnsentry.parse.syslog import split_header
-from vpnsentry.parse.timeparse import plausible, with_offset
 
 
 @lru_cache(maxsize=65536)
@@ -214,36 +212,8 @@ def build_flows(
 
 # --- helpers shared by the syslog gateway parsers (Pulse, Citrix, SonicWall) -------------------
 
+
 #: ``parse_iso``'s grammar: date, ``T`` or space, clock, fraction, offset.
-_ISO_PARTS: Final = (
-    r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(\.\d{1,9})?\s*(Z|[+-]\d{2}(?::?\d{2})?)?$"
-)
-
-
-def iso_to_utc(text: pl.Series, tz: str, now: dt.datetime) -> pl.Series:
-    """``plausible(parse_iso(text, tz), now)``, evaluated in stages.
-
-    Why: as one expression, ``parse_iso`` re-runs its regex for every reference to a part
-    (about 30 times with ``plausible``); on a chunk that cost more than all the rest of a
-    parser. Here the regex runs once and each later step reads plain columns.
-    """
-    parts = (
-        pl.DataFrame({"t": text.cast(pl.String)})
-        .select(pl.col("t").str.extract_groups(_ISO_PARTS).alias("p"))
-        .unnest("p")
-    )
-    naive = parts.select(
-        pl.concat_str(
-            [pl.col("1"), pl.lit(" "), pl.col("2"), pl.col("3").str.slice(0, 7).fill_null("")]
-        )
-        .str.strptime(pl.Datetime("us"), "%Y-%m-%d %H:%M:%S%.f", strict=False)
-        .alias("naive"),
-        pl.col("4").alias("off"),
-    )
-    utc = naive.select(with_offset(pl.col("naive"), pl.col("off"), tz).alias("ts"))
-    return utc.select(plausible(pl.col("ts"), now)).to_series().rename(text.name)
-
-
 def canonical_ips(
     df: pl.DataFrame, columns: Mapping[str, str], absent: Sequence[str] = ()
 ) -> tuple[pl.DataFrame, int]:

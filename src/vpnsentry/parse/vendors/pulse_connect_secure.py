@@ -47,12 +47,12 @@ from vpnsentry.parse.base import ParseContext, Parser, ParseResult, Reason, regi
 from vpnsentry.parse.fields import (
     canonical_ip,
     count,
-    iso_to_utc,
     keep_rows,
     rejects,
     seconds_to_ns,
 )
 from vpnsentry.parse.syslog import split_header
+from vpnsentry.parse.timeparse import iso_to_utc
 
 #: The standard layout after any syslog header (an RFC 5424 header nested in an RFC 3164
 #: one stays in the body; its stamp is read separately).

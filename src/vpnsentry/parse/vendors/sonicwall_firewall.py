@@ -44,10 +44,10 @@ from vpnsentry.parse.fields import (
     canonical_ips,
     count,
     events_and_flows,
-    iso_to_utc,
     rejects,
     split_header_if_any,
 )
+from vpnsentry.parse.timeparse import iso_to_utc
 
 #: One ``key=value`` pair: the value quoted (``"`` or ``'``, consumed whole) or bare.
 _PAIR: Final = r"""(?:^|[\s>])[A-Za-z_][\w.\-]*=(?:"[^"]*"|'[^']*'|[^\s"']*)"""
