@@ -142,9 +142,10 @@ class Leef(Parser):
         frame = headed(lines, ctx).with_columns(text.str.replace_all(_SEP, "\ufffd").alias("_leef"))
         frame, no_match = keep(frame, pl.col("_leef").is_not_null(), Reason.NO_MATCH, "no LEEF:")
         frame, truncated = split_header_fields(frame, "_leef", 6, "LEEF header of < 6 fields")
-        # LEEF 2.0: a delimiter field before the attributes (one character or a hex code).
+        # LEEF 2.0: a delimiter field before the attributes (one character, a pipe too, or a
+        # hex code); an empty one means tab.
         named = pl.col("field_5").str.extract_groups(
-            r"^(?P<code>(?:0x|x)[0-9A-Fa-f]{2,4}|\\t|[^=|]?)\|(?P<rest>.*)$"
+            r"^(?P<code>(?:0x|x)[0-9A-Fa-f]{2,4}|\\t|\||[^=|]?)\|(?P<rest>.*)$"
         )
         frame = frame.with_columns(named.alias("_d")).unnest("_d")
         v2 = (pl.col("field_0") == "LEEF:2.0") & pl.col("rest").is_not_null()
