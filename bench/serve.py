@@ -119,8 +119,9 @@ def run(rate: int, flows: int, seconds: float, work: Path) -> dict[str, Any]:
     """One load run into a fresh store under ``work``; returns the measurements."""
     store = work / f"store-{rate}-{flows}"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vpnsentry", "serve", "--json", "--store", str(store),
-         "--syslog-tcp", "127.0.0.1:0", "--netflow", "127.0.0.1:0", "--batch-seconds", "0.5"],
+        [sys.executable, "-m", "vpnsentry", "serve", "--json", "--no-detect", "--store",
+         str(store), "--syslog-tcp", "127.0.0.1:0", "--netflow", "127.0.0.1:0",
+         "--batch-seconds", "0.5"],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert proc.stdout is not None

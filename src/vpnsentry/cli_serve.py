@@ -76,10 +76,68 @@ def serve_command(
         float | None,
         typer.Option("--batch-seconds", help="Seconds between commits to the store (default 1)."),
     ] = None,
+    detect: Annotated[
+        bool | None,
+        typer.Option(
+            "--detect/--no-detect",
+            help="Run the detections as batches arrive (default on): the live tier on every "
+            "batch, all of them every --full-every-minutes.",
+        ),
+    ] = None,
+    sites: Annotated[
+        Path | None, typer.Option("--sites", help="Site inventory (docs/sites.md) for detection.")
+    ] = None,
+    detect_config: Annotated[
+        Path | None,
+        typer.Option("--detect-config", help="Detection tuning file (docs/detections.md)."),
+    ] = None,
+    lookback_hours: Annotated[
+        float | None,
+        typer.Option("--lookback-hours", help="Window the live tier rereads (default 24)."),
+    ] = None,
+    full_every_minutes: Annotated[
+        float | None,
+        typer.Option(
+            "--full-every-minutes", help="Minutes between full-store runs (default 15; 0: never)."
+        ),
+    ] = None,
+    alerts_stdout: Annotated[
+        bool | None,
+        typer.Option("--alerts-stdout", help="Print each new alert as a JSON line on stdout."),
+    ] = None,
+    webhook: Annotated[
+        str | None,
+        typer.Option("--webhook", metavar="URL", help="POST each new alert as JSON to this URL."),
+    ] = None,
+    webhook_header: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--webhook-header", metavar="'NAME: VALUE'", help="Extra header (repeatable)."
+        ),
+    ] = None,
+    cef: Annotated[
+        str | None,
+        typer.Option("--cef", metavar="ADDR:PORT", help="Send each new alert as syslog CEF."),
+    ] = None,
+    cef_protocol: Annotated[
+        str | None, typer.Option("--cef-protocol", help="udp (default) or tcp.")
+    ] = None,
+    dead_letter: Annotated[
+        Path | None,
+        typer.Option(
+            "--dead-letter",
+            help="Alerts an output could not deliver (default <store>/alerts-dead-letter.ndjson).",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Receive syslog and NetFlow/IPFIX, spool it, and append it to the store until SIGTERM."""
+    """Receive syslog and NetFlow/IPFIX, spool it, append it to the store and detect, until SIGTERM.
+
+    New alerts go to the store and to the outputs chosen (--alerts-stdout, --webhook, --cef).
+    """
+    from vpnsentry.serve.alerting import build as build_alerting
     from vpnsentry.serve.config import load
+    from vpnsentry.serve.metrics import Metrics
     from vpnsentry.serve.service import Service
 
     cfg = load(
@@ -95,6 +153,17 @@ def serve_command(
             "netflow": netflow,
             "metrics": metrics,
             "batch_seconds": batch_seconds,
+            "detect": detect,
+            "sites": sites,
+            "detect_config": detect_config,
+            "lookback_hours": lookback_hours,
+            "full_every_minutes": full_every_minutes,
+            "alerts_stdout": alerts_stdout,
+            "webhook": webhook,
+            "webhook_header": webhook_header,
+            "cef": cef,
+            "cef_protocol": cef_protocol,
+            "dead_letter": dead_letter,
         },
     )
 
@@ -110,7 +179,18 @@ def serve_command(
     def log(message: str) -> None:
         err.print(Text(f"serve: {term(message, 500)}"))
 
-    summary = Service(cfg, announce=announce, log=log).run()
+    metrics_ = Metrics()
+    service = Service(cfg, announce=announce, log=log, metrics=metrics_)
+    alerting = (
+        build_alerting(cfg, metrics_, lambda: service.batch.writer, log) if cfg.detect else None
+    )
+    if alerting is not None:
+        service.hooks.append(alerting.hook)
+    try:
+        summary = service.run()
+    finally:
+        if alerting is not None:
+            alerting.close()
     if as_json:
         print_json(
             {

@@ -17,12 +17,26 @@ GOLDEN = Path(__file__).resolve().parent.parent / "golden" / "parse"
 
 
 class Serve:
-    """A running ``vpnsentry serve --json``; ``ports`` maps listener kind to its port."""
+    """A running ``vpnsentry serve --json``; ``ports`` maps listener kind to its port.
+
+    Detection is off (``--no-detect``): these tests are about collection; streaming detection
+    is tested against a real gateway in tests/live.
+    """
 
     def __init__(self, store: Path, *args: str, env: dict[str, str] | None = None) -> None:
         self.store = store
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "vpnsentry", "serve", "--json", "--store", str(store), *args],
+            [
+                sys.executable,
+                "-m",
+                "vpnsentry",
+                "serve",
+                "--json",
+                "--no-detect",
+                "--store",
+                str(store),
+                *args,
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

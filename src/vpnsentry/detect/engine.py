@@ -57,6 +57,9 @@ class DetectResult:
     seconds: float = 0.0
     prepare_seconds: float = 0.0
     by_severity: dict[str, int] = field(default_factory=dict)
+    #: The alerts this run raised for the first time and no suppression silences (what a
+    #: live collector sends to its outputs).
+    fresh: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=ecs.ALERTS))
 
 
 def select(only: Sequence[str], config: Config) -> list[Detection]:
@@ -160,6 +163,7 @@ def run(
         mine = mine.filter(pl.col("@timestamp") < until)
     result.suppressed = int(mine["alert.suppressed"].fill_null(False).sum())
     active = mine.filter(~pl.col("alert.suppressed").fill_null(False))
+    result.fresh = active.filter(pl.col("alert.id").is_in(list(result.counts.new_ids)))
     result.by_severity = {
         s: int((active["alert.severity"] == s).sum())
         for s in SEVERITIES

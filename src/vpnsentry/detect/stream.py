@@ -65,7 +65,9 @@ class LiveDetector:
     lookback: dt.timedelta = dt.timedelta(hours=24)
     full_every: dt.timedelta | None = dt.timedelta(minutes=15)
     geo_files: Sequence[Path] = ()
-    _last_full: dt.datetime | None = field(default=None, init=False)
+    #: The first full run comes ``full_every`` after start: at start the live tier has the
+    #: machine, and the history was (or can be) judged by a batch ``detect``.
+    _last_full: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC), init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def on_batch(
@@ -78,9 +80,7 @@ class LiveDetector:
         if oldest is not None and chosen:
             runs.append(self._run("live", chosen, oldest - self.lookback, writer))
         now = dt.datetime.now(dt.UTC)
-        if self.full_every is not None and (
-            self._last_full is None or now - self._last_full >= self.full_every
-        ):
+        if self.full_every is not None and now - self._last_full >= self.full_every:
             runs.append(self.run_full(writer=writer))
         return runs
 
@@ -104,18 +104,12 @@ class LiveDetector:
                 remove_stale=since is None,
                 writer=writer,
             )
-            fresh = result.counts.new_ids
-            if fresh:
-                alerts = store.alerts().filter(
-                    pl.col("alert.id").is_in(list(fresh))
-                    & ~pl.col("alert.suppressed").fill_null(False)
-                )
-                if alerts.height:
-                    self.publish(alerts.sort("@timestamp"))
+            if result.fresh.height:
+                self.publish(result.fresh.sort("@timestamp"))
         return TierRun(
             tier,
             len(result.rules),
-            len(fresh),
+            result.counts.new,
             result.seconds,
             [f"{r.id}: {r.error}" for r in result.rules if r.error],
         )

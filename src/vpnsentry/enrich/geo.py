@@ -125,9 +125,9 @@ def load_geo(mmdb: Sequence[Path] = ()) -> GeoTables:
 
 
 def register_geo(con: duckdb.DuckDBPyConnection, tables: GeoTables) -> None:
-    """Create tables geo_country, geo_asn and (if city) geo_city in ``con``, and macro ip4().
+    """Create views geo_country, geo_asn and (if city) geo_city in ``con``, and macro ip4().
 
-    ``lo``/``hi`` are UBIGINT, like ``ip4()``, so the join compares equal types. Tables and
+    ``lo``/``hi`` are UBIGINT, like ``ip4()``, so the join compares equal types. Views and
     macro are TEMP: they live in memory for this connection only, so a store stays untouched
     and read-only connections work. A missing city table drops any earlier ``geo_city``.
 
@@ -147,18 +147,24 @@ def register_geo(con: duckdb.DuckDBPyConnection, tables: GeoTables) -> None:
     con.execute(IP4_MACRO)
     frames = {"geo_country": tables.country, "geo_asn": tables.asn, "geo_city": tables.city}
     for name, df in frames.items():
+        # Views over the registered frames, not copies: registering costs nothing, which
+        # matters to a live collector that reruns detections every few seconds. (An ASOF
+        # join sorts its right side whatever it reads from.)
+        kind = con.execute(
+            "SELECT 'VIEW' FROM duckdb_views() WHERE temporary AND view_name = $n UNION ALL "
+            "SELECT 'TABLE' FROM duckdb_tables() WHERE temporary AND table_name = $n",
+            {"n": name},
+        ).fetchall()
+        for (what,) in kind:  # temp only: never a store's own table
+            con.execute(f"DROP {what} temp.{name}")
         if df is None:
-            con.execute(f"DROP TABLE IF EXISTS temp.{name}")  # never a store's own table
             continue
-        view = f"_{name}_src"
-        con.register(view, df)
-        try:
-            con.execute(
-                f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * REPLACE"
-                f" (lo::UBIGINT AS lo, hi::UBIGINT AS hi) FROM {view} ORDER BY lo"
-            )
-        finally:
-            con.unregister(view)
+        source = f"_{name}_src"
+        con.register(source, df)
+        con.execute(
+            f"CREATE TEMP VIEW {name} AS SELECT * REPLACE"
+            f" (lo::UBIGINT AS lo, hi::UBIGINT AS hi) FROM {source}"
+        )
 
 
 def lookup(tables: GeoTables, ips: pl.Series) -> pl.DataFrame:

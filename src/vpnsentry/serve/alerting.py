@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -26,25 +26,9 @@ from vpnsentry.detect.stream import LiveDetector
 from vpnsentry.enrich.sites import remembered_inventory
 from vpnsentry.report.sinks import CefSyslogSink, JsonLinesSink, Sink, WebhookSink
 from vpnsentry.serve.batch import BatchHook, BatchInfo
+from vpnsentry.serve.config import ServeConfig
 from vpnsentry.serve.metrics import Metrics
 from vpnsentry.store.store import Writer
-
-
-@dataclass
-class AlertSettings:
-    """The ``[detect]`` and ``[alerts]`` settings of serve (flags or the config file)."""
-
-    detect: bool = True
-    sites: Path | None = None
-    detect_config: Path | None = None
-    lookback_hours: float = 24.0
-    full_every_minutes: float = 15.0  # 0: never (only the live tier)
-    stdout: bool = False
-    webhook: str | None = None
-    webhook_headers: dict[str, str] = field(default_factory=dict)
-    cef: tuple[str, int] | None = None
-    cef_protocol: str = "udp"
-    dead_letter: Path | None = None  # default <store>/alerts-dead-letter.ndjson
 
 
 @dataclass
@@ -61,25 +45,27 @@ class Alerting:
 
 
 def build(
-    settings: AlertSettings,
-    store_root: Path,
+    cfg: ServeConfig,
     metrics: Metrics,
     writer: Callable[[], Writer],
     log: Callable[[str], None],
 ) -> Alerting:
     """Everything streaming detection needs; ``writer`` returns the collector's writer."""
-    dead = settings.dead_letter or store_root / "alerts-dead-letter.ndjson"
+    dead = cfg.dead_letter or cfg.store / "alerts-dead-letter.ndjson"
     sinks: list[Sink] = []
-    if settings.stdout:
+    if cfg.alerts_stdout:
         sinks.append(JsonLinesSink(sys.stdout))
-    if settings.webhook:
-        sinks.append(
-            WebhookSink("webhook", dead, url=settings.webhook, headers=settings.webhook_headers)
+    if cfg.webhook:
+        headers = dict(
+            (name.strip(), value.strip())
+            for name, _, value in (h.partition(":") for h in cfg.webhook_header)
         )
-    if settings.cef:
-        host, port = settings.cef
+        sinks.append(WebhookSink("webhook", dead, url=cfg.webhook, headers=headers))
+    if cfg.cef:
         sinks.append(
-            CefSyslogSink("cef", dead, host=host, port=port, protocol=settings.cef_protocol)
+            CefSyslogSink(
+                "cef", dead, host=cfg.cef.host, port=cfg.cef.port, protocol=cfg.cef_protocol
+            )
         )
 
     def publish(alerts: pl.DataFrame) -> None:
@@ -87,13 +73,13 @@ def build(
         for sink in sinks:
             sink.send(alerts)
 
-    full = settings.full_every_minutes
+    full = cfg.full_every_minutes
     detector = LiveDetector(
-        store_root,
-        load_config(settings.detect_config, detections()),
-        remembered_inventory(store_root, settings.sites),
+        cfg.store,
+        load_config(cfg.detect_config, detections()),
+        remembered_inventory(cfg.store, cfg.sites),
         publish,
-        lookback=dt.timedelta(hours=settings.lookback_hours),
+        lookback=dt.timedelta(hours=cfg.lookback_hours),
         full_every=dt.timedelta(minutes=full) if full > 0 else None,
     )
 

@@ -61,6 +61,18 @@ class ServeConfig:
     segment_bytes: int = 64 * 1024 * 1024
     udp_rcvbuf: int = 32 * 1024 * 1024
     tz: str = "UTC"
+    # Streaming detection and alert outputs (serve/alerting.py, docs/serve.md).
+    detect: bool = True
+    sites: Path | None = None
+    detect_config: Path | None = None
+    lookback_hours: float = 24.0
+    full_every_minutes: float = 15.0  # 0: only the live tier
+    alerts_stdout: bool = False
+    webhook: str | None = None
+    webhook_header: list[str] = field(default_factory=list)  # "Name: value"
+    cef: Listen | None = None  # a SIEM's syslog address
+    cef_protocol: str = "udp"
+    dead_letter: Path | None = None  # default <store>/alerts-dead-letter.ndjson
 
     @property
     def spool_dir(self) -> Path:
@@ -77,6 +89,16 @@ class ServeConfig:
             raise UsageError("--syslog-tls needs --tls-cert and --tls-key")
         if self.batch_seconds <= 0 or self.fsync_seconds <= 0 or self.spool_max_bytes <= 0:
             raise UsageError("batch_seconds, fsync_seconds and spool_max_bytes must be > 0")
+        if self.lookback_hours <= 0 or self.full_every_minutes < 0:
+            raise UsageError("lookback_hours must be > 0 and full_every_minutes >= 0")
+        if self.cef_protocol not in ("udp", "tcp"):
+            raise UsageError(f"cef_protocol must be udp or tcp, not {self.cef_protocol!r}")
+        if self.webhook and not self.webhook.startswith(("http://", "https://")):
+            raise UsageError(f"webhook {self.webhook!r} is not an http:// or https:// URL")
+        for header in self.webhook_header:
+            name, sep, _ = header.partition(":")
+            if not sep or not name.strip() or any(c in header for c in "\r\n"):
+                raise UsageError(f"webhook_header {header!r} is not 'Name: value'")
 
 
 def load(path: Path | None, overrides: dict[str, Any]) -> ServeConfig:
@@ -105,11 +127,17 @@ def _convert(name: str, value: Any) -> Any:
     if name in LISTS:
         items = value if isinstance(value, list) else [value]
         return [v if isinstance(v, Listen) else parse_listen(v) for v in items]
-    if name == "metrics":
+    if name in ("metrics", "cef"):
         return value if isinstance(value, Listen) else parse_listen(value)
-    if name in ("store", "spool", "tls_cert", "tls_key"):
+    if name in ("store", "spool", "tls_cert", "tls_key", "sites", "detect_config", "dead_letter"):
         return Path(value)
+    if name == "webhook_header":
+        return [str(v) for v in (value if isinstance(value, list) else [value])]
     kind = {f.name: f.type for f in fields(ServeConfig)}[name]
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise UsageError(f"setting {name} = {value!r} is not true or false")
+        return value
     try:
         return float(value) if kind == "float" else int(value) if kind == "int" else str(value)
     except (TypeError, ValueError) as exc:

@@ -42,6 +42,10 @@ DECLARED: Final[dict[str, tuple[str, str]]] = {
     "vpnsentry_batches_total": ("counter", "Micro-batches committed to the store."),
     "vpnsentry_hook_errors_total": ("counter", "Batch hooks that raised."),
     "vpnsentry_alerts_total": ("counter", "Alerts raised by streaming detection."),
+    "vpnsentry_detect_seconds": (
+        "gauge",
+        "Seconds the last detection run took, by tier (live: every batch; full: scheduled).",
+    ),
     "vpnsentry_spool_bytes": ("gauge", "Bytes held in spool segments, by kind."),
     "vpnsentry_spool_backlog_bytes": ("gauge", "Spooled bytes not yet in the store, by kind."),
     "vpnsentry_lag_seconds": ("gauge", "Age of the oldest message not yet in the store."),
