@@ -77,3 +77,22 @@ def test_panos_csv_quoting_round_trips(user: str, portal: str) -> None:
     assert row["vpn.group"] == portal
     assert row["source.ip"] == "198.51.100.23"
     assert row["vpn.client_os"] == "Microsoft Windows 10 Pro , 64-bit"
+
+
+def _cp_value(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("]", "\\]")
+
+
+@settings(max_examples=60, deadline=None)
+@given(user=TEXT, reason=TEXT)
+def test_checkpoint_escaped_values_round_trip(user: str, reason: str) -> None:
+    line = (
+        '<134>1 2026-11-30T08:02:40Z gw-hq CheckPoint 2211 - [action:"Failed Log In"; '
+        f'origin:"192.0.2.1"; product:"VPN-1 & FireWall-1"; reason:"{_cp_value(reason)}"; '
+        f'src:"203.0.113.66"; user:"{_cp_value(user)}"]'
+    )
+    (row,) = parse_rows("checkpoint", [line])
+    assert row["user.name"] == user
+    assert row["event.reason"] == reason
+    assert row["source.ip"] == "203.0.113.66"
+    assert row["event.outcome"] == "failure"

@@ -336,7 +336,12 @@ def _map(df: pl.DataFrame, ctx: ParseContext) -> pl.DataFrame:
             pl.when(f("vpn_feature_name").str.to_lowercase().str.contains("ike|ipsec"))
             .then(pl.lit("ipsec"))
             .when(f("product") == "Mobile Access")
-            .then(pl.lit("clientless"))
+            # SSL Network Extender gets an office-mode address; the portal alone does not.
+            .then(
+                pl.when(f("office_mode_ip").is_not_null())
+                .then(pl.lit("ssl"))
+                .otherwise(pl.lit("clientless"))
+            )
         )
         .alias("vpn.tunnel_type"),
         f("community").alias("vpn.group"),
