@@ -33,8 +33,10 @@ What becomes of a line:
 * Remote access VPN (``Log In``, ``Failed Log In``, ``Log Out`` of ``VPN-1 & FireWall-1``,
   ``Mobile Access``, ``Endpoint Security VPN``, ``Remote Access``): ``authentication``
   events in the shared vocabulary (``logged-in``, ``logon-failed``, ``logged-out``),
-  ``office_mode_ip`` as ``vpn.tunnel_ip``, ``vpn_feature_name``/``community`` as the tunnel
-  type and group, client name and version.
+  ``office_mode_ip`` as ``vpn.tunnel_ip``, ``community`` as ``vpn.group``, client name and
+  version. ``vpn.tunnel_type``: ``ipsec`` when ``vpn_feature_name`` names IKE/IPsec; for
+  Mobile Access ``ssl`` (SSL Network Extender, which gets an office-mode address) or
+  ``clientless`` (the portal).
 * IKE (``Key Install``, ``Key Install Failed``, lines with ``ike`` fields): ``network``
   events ``ike-negotiation``, failed when Check Point says so (``Failed``, a ``reason`` or
   an IKE failure text).
