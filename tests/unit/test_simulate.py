@@ -114,6 +114,12 @@ def test_usage_errors(tmp_path: Path) -> None:
         simulate(tmp_path / "x", days=1, users=10, scenarios=["nope"], seed=1, sites=None)
     with pytest.raises(UsageError, match="--days"):
         simulate(tmp_path / "x", days=0, users=10, scenarios=[], seed=1, sites=None)
+    # The breach's timeline needs days to spread over (it crashed on one day before).
+    with pytest.raises(UsageError, match="needs --days 2 or more"):
+        simulate(
+            tmp_path / "x", days=1, users=10, scenarios=["vpn-appliance-breach"], seed=1,
+            sites=None,
+        )  # fmt: skip
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "keep.txt").write_text("mine")
     with pytest.raises(UsageError, match="not an empty directory"):

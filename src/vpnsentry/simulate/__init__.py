@@ -114,6 +114,10 @@ def simulate(
     for name in scenarios:
         if name not in known:
             raise UsageError(f"unknown scenario {name!r}; known: {', '.join(known)}")
+        if days < known[name].min_days:
+            raise UsageError(
+                f"scenario {name} needs --days {known[name].min_days} or more, got {days}"
+            )
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UsageError(f"{out} exists and is not an empty directory; choose a new one")
     inv, text, label = _inventory(sites)

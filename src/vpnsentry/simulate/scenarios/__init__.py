@@ -303,6 +303,8 @@ class Scenario(ABC):
 
     name: ClassVar[str]
     summary: ClassVar[str]  # one paragraph for --list-scenarios
+    #: Shortest window the scenario's timeline fits in (its steps are fractions of it).
+    min_days: ClassVar[int] = 1
 
     @abstractmethod
     def build(self, ctx: Context) -> None:

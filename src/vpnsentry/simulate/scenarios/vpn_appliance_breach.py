@@ -22,6 +22,7 @@ from vpnsentry.simulate.scenarios import Context, Scenario, ip, register
 @register
 class VpnApplianceBreach(Scenario):
     name = "vpn-appliance-breach"
+    min_days = 2  # recon, exploit, implant, lateral, staging and exfil need distinct days
     summary = (
         "The headline case (Mitsubishi Electric 2019): a VPN gateway in an overseas data "
         "centre is exploited with no prior login; its inside address scans and reaches branch "
