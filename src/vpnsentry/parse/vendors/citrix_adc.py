@@ -27,8 +27,10 @@ What becomes of a line:
 
 Entities: the remote user's address is the ECS source (``Client_ip``, else the address of
 ``Context user@address``, else the first ``X-Forwarded-For_ip``), the gateway's virtual
-server the destination. The byte counters are the client's view (``Total_bytes_send`` is
-what the client sent: in real logs ``recv`` dwarfs ``send``, as downloads do).
+server the destination, ``Nat_ip`` (the intranet address the gateway gave the user;
+``"Mapped Ip"`` when it gave none) ``vpn.tunnel_ip``. The byte counters are the client's
+view (``Total_bytes_send`` is what the client sent: in real logs ``recv`` dwarfs ``send``,
+as downloads do).
 
 Hostile text: fields are read by name. ``User`` is read at its first occurrence (the name
 precedes every other field but ``Context``/``SessionId``), the others at their last, so a
@@ -94,6 +96,7 @@ _READ_ONLY: Final = r"^(?:show|stat|sh|get|ping|traceroute|help|history|whoami|e
 #: Named fields read at their last occurrence: (literal name, regex name, column).
 _LAST: Final = (
     ("Client_ip", "Client_ip", "_client"),
+    ("Nat_ip", "Nat_ip", "_nat"),
     ("X-Forwarded-For_ip", "X-Forwarded-For_ip", "_xff"),
     ("Remote_ip", "Remote_ip", "_remote"),
     ("Vserver", "Vserver", "_vserver"),
@@ -360,6 +363,8 @@ def _fields(df: pl.DataFrame, ctx: ParseContext) -> pl.DataFrame:
 _PORTS: Final = ("_vs_port", "_src_port", "_dst_port")
 #: The address of an unset Vserver: absent, not a lost value.
 _UNSET: Final = ("0.0.0.0",)  # noqa: S104
+#: ``Nat_ip`` when the user has no intranet address (the gateway's mapped address is used).
+_NO_INTRANET_IP: Final = "Mapped Ip"
 
 
 def _port_value(text: pl.Expr) -> pl.Expr:
@@ -404,8 +409,8 @@ def _events(df: pl.DataFrame) -> tuple[pl.DataFrame, int]:
             ),
             pl.coalesce("_vs_ip", "_vserver_ip").alias("_dip"),
         ),
-        {"_sip": "source.ip", "_dip": "destination.ip"},
-        absent=_UNSET,
+        {"_sip": "source.ip", "_dip": "destination.ip", "_nat": "vpn.tunnel_ip"},
+        absent=(*_UNSET, _NO_INTRANET_IP),
     )
     command = pl.col("_command")
     cmd = pl.col("event") == "CMD_EXECUTED"
@@ -435,6 +440,7 @@ def _events(df: pl.DataFrame) -> tuple[pl.DataFrame, int]:
         pl.col("source.ip"),
         pl.col("destination.ip"),
         _port("_vs_port").alias("destination.port"),
+        pl.col("vpn.tunnel_ip"),
         pl.col("_sid").alias("vpn.session_id"),
         pl.when(pl.col("module").is_in(["SSLVPN", "AAATM"]))
         .then(pl.lit("ssl"))
