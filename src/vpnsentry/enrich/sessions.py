@@ -135,6 +135,31 @@ _OTHER_FINAL: Final = (
 _PANOS_OPEN: Final = ("address-assigned", "client-vpn-tunnel-established", "client-vpn-connected")
 _PANOS_FINAL: Final = ("client-vpn-disconnected",)
 
+#: Gateways that log a login and a logout per user and address, paired on (gateway, user,
+#: public address): Ivanti/Pulse, Citrix, SonicWall, Check Point and the CEF/LEEF readers.
+_LOGIN_MODULES: Final = (
+    "pulse_connect_secure",
+    "citrix_adc",
+    "sonicwall_firewall",
+    "checkpoint",
+    "cef",
+    "leef",
+)
+_LOGIN_OPEN: Final = (
+    "logged-in",
+    "session-created",
+    "client-vpn-connected",
+    "client-vpn-tunnel-established",
+    "address-assigned",
+)
+_LOGIN_INFO: Final = ("client-vpn-resumed",)
+#: Ends: Pulse's VPN tunnel going down (``client-vpn-disconnected``, with its bytes; the
+#: user's session may go on) and Citrix's session removal.
+_LOGIN_END: Final = ("client-vpn-disconnected", "session-removed")
+#: Finals: logouts, timeouts, Pulse's session deletion and Citrix's LOGOUT (there
+#: ``client-vpn-disconnected`` is the session's summary, with duration and bytes).
+_LOGIN_FINAL: Final = ("logged-out", "client-vpn-disconnected", "session-end", "session-timeout")
+
 #: The actions that make sessions, in the order of a session's life. A group of marks keeps
 #: the set of its actions as a bit mask (one cheap aggregate) and ``session.evidence`` lists
 #: them in this order; an action not listed here is named after them.
@@ -148,12 +173,16 @@ _STEPS: Final = (
     "FortiGate-event-ssl-vpn-session-tunnel-down",
     "FortiGate-event-ipsec-tunnel-down",
     "FortiGate-event-ssl-vpn-user-tunnel-down",
+    "logged-in",
+    "session-created",
     "client-vpn-connected",
     "address-assigned",
     "client-vpn-tunnel-established",
     "client-vpn-resumed",
     "client-vpn-tunnel-terminated",
     "client-vpn-disconnected",
+    "session-removed",
+    "logged-out",
     "connection-initiated",
     "pool-address-assigned",
     "primary-address-assigned",
@@ -200,6 +229,13 @@ _GKEY: Final = (
     "regexp_replace(coalesce(\"log.file.path\", ''), '[^/\\\\]*$', ''))"
 )
 
+#: The pairing key of the login/logout gateways, one ``WHEN`` of a ``CASE "event.module"``
+#: per module (the module is in the key: two formats of one gateway are paired apart).
+_LOGIN_KEYS: Final = "\n        ".join(
+    f"WHEN '{m}' THEN hash('l', {_GKEY}, '{m}', \"user.name\", \"source.ip\")"
+    for m in _LOGIN_MODULES
+)
+
 #: One scan of ``events``: the rows that make sessions, reduced to marks.
 _MARKS_SQL: Final = f"""
 CREATE OR REPLACE TEMP TABLE _sessions_marks AS
@@ -230,6 +266,15 @@ SELECT
             END
         WHEN "event.module" = 'panw_panos' THEN
             CASE WHEN "event.action" IN {_in(_PANOS_FINAL)} THEN {_FINAL} ELSE {_OPEN} END
+        WHEN "event.module" IN {_in(_LOGIN_MODULES)} THEN
+            CASE
+                WHEN "event.action" IN {_in(_LOGIN_OPEN)} THEN {_OPEN}
+                WHEN "event.action" IN {_in(_LOGIN_INFO)} THEN {_INFO}
+                WHEN "event.module" = 'pulse_connect_secure'
+                    AND "event.action" = 'client-vpn-disconnected' THEN {_END}
+                WHEN "event.action" IN {_in(_LOGIN_FINAL)} THEN {_FINAL}
+                ELSE {_END}
+            END
         WHEN "event.action" = 'user-auth' THEN {_AUTH}
         WHEN "event.action" IN {_in(_OVPN_OPEN)} THEN {_OPEN}
         WHEN "event.action" = 'session-end' THEN {_FINAL}
@@ -255,6 +300,7 @@ SELECT
         WHEN 'juniper_srx' THEN hash('j', {_GKEY}, "user.name", "source.ip")
         WHEN 'wireguard' THEN hash('w', {_GKEY}, "vpn.group", "user.name")
         WHEN 'panw_panos' THEN hash('p', {_GKEY}, "user.name", "source.ip")
+        {_LOGIN_KEYS}
         ELSE hash('o', {_GKEY}, "source.ip", "source.port")
     END AS pk,
     false AS failed
@@ -277,6 +323,9 @@ WHERE "@timestamp" IS NOT NULL AND (
     OR ("event.module" = 'panw_panos' AND "event.dataset" = 'panw_panos.globalprotect'
         AND "user.name" IS NOT NULL AND "source.ip" IS NOT NULL
         AND "event.action" IN {_in(_PANOS_OPEN + _PANOS_FINAL)})
+    OR ("event.module" IN {_in(_LOGIN_MODULES)} AND "user.name" IS NOT NULL
+        AND "user.roles" IS DISTINCT FROM 'Administrator'
+        AND "event.action" IN {_in(_LOGIN_OPEN + _LOGIN_INFO + _LOGIN_END + _LOGIN_FINAL)})
     OR "event.action" = 'session-status'
 )
 """
@@ -294,7 +343,7 @@ GROUP BY ALL
 """
 
 #: Marks are paired by ``pk``, a 64-bit hash of their key (sorting and partitioning on it is
-#: several times cheaper than on the key's text). Two corrections before pairing, both small
+#: several times cheaper than on the key's text). Three corrections before pairing, all small
 #: updates. OpenVPN's connection-initiated takes the username and the outcome of the
 #: ``user-auth`` line just before it:
 _AUTH_SQL: Final = f"""
@@ -319,6 +368,24 @@ FROM (
     WHERE action = 'connection-initiated'
 ) AS x
 WHERE m.rowid = x.rid
+"""
+
+#: ... Pulse ends one session with up to two final lines (timed out or logged out, then
+#: "Session ... deleted", 22.x): a final of a key less than :data:`MERGE_SECONDS` after its
+#: previous final, with no start between them, is that end written again, an ``end`` mark ...
+_REPEAT_SQL: Final = f"""
+UPDATE _sessions_marks AS m
+SET kind = {_END}
+FROM (
+    SELECT rowid AS rid, kind, ts,
+        lag(kind) OVER w AS prev,
+        lag(ts) OVER w AS prev_ts
+    FROM _sessions_marks
+    WHERE module = 'pulse_connect_secure' AND kind IN ({_OPEN}, {_FINAL})
+    WINDOW w AS (PARTITION BY pk ORDER BY ts, src, off)
+) AS x
+WHERE m.rowid = x.rid AND x.kind = {_FINAL} AND x.prev = {_FINAL}
+    AND x.ts - x.prev_ts <= INTERVAL {MERGE_SECONDS} SECOND
 """
 
 #: ... and a FortiGate portal login (and its logout) followed within :data:`MERGE_SECONDS` by
@@ -445,7 +512,9 @@ checked AS (
             WHEN last_end >= coalesce(last_live, last_end) THEN last_end
         END AS end_obs,
         CASE
-            WHEN final_ts IS NOT NULL THEN final_reason
+            -- A final line without a reason after an end line with one (Pulse: timed
+            -- out, then the session deleted) keeps the end line's.
+            WHEN final_ts IS NOT NULL THEN coalesce(final_reason, end_reason)
             WHEN end_obs IS NOT NULL THEN end_reason
         END AS end_why,
         final_ts - to_microseconds(final_dur // 1000) AS implied,
@@ -653,6 +722,7 @@ def build_sessions(con: duckdb.DuckDBPyConnection, *, max_open_hours: float = 24
         con.execute(_MARKS_SQL)
         con.execute(_DATA_END_SQL)
         con.execute(_AUTH_SQL)
+        con.execute(_REPEAT_SQL)
         con.execute(_FOLD_SQL)
         con.execute(_GROUPS_SQL)
         con.execute(
