@@ -73,6 +73,21 @@ Per vendor (parsers in :mod:`vpnsentry.parse.vendors`):
   gateway-logout (with its Login Duration and reason). The portal/gateway authentication
   lines are logins, not session marks; the SYSTEM ``globalprotect`` messages name no public
   address and are left out. PAN-OS logs no byte counts per GlobalProtect session.
+* Login/logout gateways: Ivanti/Pulse (``pulse_connect_secure``), Citrix ADC
+  (``citrix_adc``), SonicWall (``sonicwall_firewall``), Check Point (``checkpoint``) and the
+  generic CEF/LEEF readers. Key (observer, module, user, public address): their session ids
+  are not on every line (Pulse writes a long one, a short one or none; Citrix names one on
+  some releases only). ``open``: logged-in, session-created, client-vpn-connected and
+  client-vpn-tunnel-established (Pulse: the tunnel address and SSL or ESP), address-assigned
+  (SonicWall). ``info``: client-vpn-resumed. ``end``: Pulse's client-vpn-disconnected (the
+  VPN tunnel closed, with its bytes; the user may stay logged in), Citrix's session-removed.
+  ``final``: logged-out, session-timeout, Pulse's session-end ("Session ... deleted") and
+  Citrix's LOGOUT summary (client-vpn-disconnected there, with duration and bytes). Pulse
+  writes up to two final lines per session (timed out or logged out, then deleted): the
+  second is taken as an ``end``. Administrator logins (``user.roles`` Administrator: the
+  admin console, not the VPN) are left out. The CEF/LEEF readers cannot tell a VPN login
+  from another login the device reports; every successful one is a session (their failures
+  are logins for the detections already).
 
 Gateway identity: ``observer.name`` as the gateway logs itself. OpenVPN's own log files carry
 no device name, so for pairing (never in the output) a missing observer is replaced by the
