@@ -96,11 +96,11 @@ def overview(store: Store, stats: RunStats | None = None) -> Overview:
             "SELECT min(ts), max(ts), count(DISTINCT obs) FROM ("
             'SELECT "@timestamp" AS ts, "observer.name" AS obs FROM events UNION ALL '
             'SELECT "@timestamp", "observer.name" FROM flows)'
-        ).fetchone()
+        ).fetchall()[0]
         counts = con.execute(
             "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM flows), "
             '(SELECT count(*) FROM quarantine), (SELECT count(DISTINCT "user.name") FROM events)'
-        ).fetchone()
+        ).fetchall()[0]
     finally:
         con.close()
     assert row is not None and counts is not None

@@ -257,4 +257,4 @@ def test_cli_detect_alerts_evaluate(estate: Estate, tmp_path: Path) -> None:
     p = run(
         "suppress", "add", "nope", "--entity", "ip=1.2.3.4", "--reason", "r", "--store", str(store)
     )
-    assert p.returncode == 2 and "no detection" in p.stderr
+    assert p.returncode == 2 and "no rule" in p.stderr

@@ -750,7 +750,7 @@ def build_sessions(con: duckdb.DuckDBPyConnection, *, max_open_hours: float = 24
             )
         )
         con.execute(_SKIPPED_SQL)
-        row = con.execute("SELECT count(*) FROM sessions").fetchone()
+        row = con.execute("SELECT count(*) FROM sessions").fetchall()[0]
     finally:
         for name in _TEMP_TABLES:
             con.execute(f"DROP TABLE IF EXISTS {name}")

@@ -145,7 +145,7 @@ def add(store: Store, rows: pl.DataFrame, dup: int = 0) -> AddCounts:
                                     AND {changed})
             FROM _new n LEFT JOIN indicators o ON {key}
             """
-        ).fetchone()
+        ).fetchall()[0]
         assert counts is not None
         sets = ", ".join(f"{c} = n.{c}" for c in (*_CONTENT, "feed", "ref"))
         con.execute(
@@ -170,7 +170,7 @@ def indicators(store: Store) -> pl.DataFrame:
     with store._db(read_only=True) as con:
         exists = con.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_name = 'indicators'"
-        ).fetchone()
+        ).fetchall()[0]
         if not exists or not exists[0]:
             return pl.DataFrame(
                 schema={

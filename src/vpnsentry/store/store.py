@@ -515,7 +515,7 @@ class Writer:
             _apply_suppressions(con)
             row = con.execute(
                 'SELECT count(*) FROM alerts WHERE "alert.suppression" LIKE ?', [f"[{sid}]%"]
-            ).fetchone()
+            ).fetchall()[0]
             con.execute("COMMIT")
         return sid, int(row[0]) if row else 0
 
@@ -523,12 +523,12 @@ class Writer:
         """Delete a suppression; alerts it covered are active again. False if unknown."""
         with self.store._db() as con:
             con.execute("BEGIN TRANSACTION")
-            row = con.execute(
+            deleted = con.execute(
                 "DELETE FROM suppressions WHERE id = ? RETURNING id", [sid]
-            ).fetchone()
+            ).fetchall()
             _apply_suppressions(con)
             con.execute("COMMIT")
-        return row is not None
+        return bool(deleted)
 
     # -- incidents ------------------------------------------------------------------------
 
@@ -648,7 +648,7 @@ def memory_limit_mb() -> int:
 def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     row = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
-    ).fetchone()
+    ).fetchall()[0]
     return bool(row and row[0])
 
 
