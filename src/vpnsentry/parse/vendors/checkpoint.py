@@ -67,7 +67,7 @@ from vpnsentry.parse.ecsmap import (
 )
 from vpnsentry.parse.fields import epoch_to_utc
 from vpnsentry.parse.syslog import split_header
-from vpnsentry.parse.timeparse import parse_iso, plausible
+from vpnsentry.parse.timeparse import iso_to_utc, plausible
 
 _KEY: Final = r"[A-Za-z_][\w.-]*"
 #: One quoted pair (syslog and ``key="value"`` styles), escapes consumed inside the value.
@@ -176,10 +176,11 @@ def _header(lines: pl.Series, ctx: ParseContext) -> pl.DataFrame:
         "_h"
     )
     has = pl.col("ts").is_not_null()
-    fast = frame.filter(has).select(
+    fast = frame.filter(has)
+    fast = fast.select(
         "_row",
         "_line",
-        plausible(parse_iso(pl.col("ts"), ctx.tz), ctx.now).alias("_sys_ts"),
+        iso_to_utc(fast["ts"], ctx.tz, ctx.now).alias("_sys_ts"),
         pl.when(pl.col("host") != "-").then(pl.col("host")).alias("_sys_host"),
         pl.col("_line").str.slice(pl.col("hdr").str.len_chars()).alias("_body"),
     )
