@@ -64,7 +64,7 @@ import polars as pl
 
 from vpnsentry.parse.base import ParseContext, Parser, ParseResult, Reason, register
 from vpnsentry.parse.fields import bounded_int, canonical_ip, count, rejects
-from vpnsentry.parse.timeparse import parse_bsd, parse_iso, plausible
+from vpnsentry.parse.timeparse import iso_to_utc, parse_bsd, plausible
 
 _MONTHS: Final = "Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec"
 #: RFC 5424 (the version may be missing after a relay) or RFC 3164, then the message.
@@ -373,15 +373,21 @@ class JuniperSrx(Parser):
         ]
         df = df.filter(f("head").is_not_null())
         year = f("year").fill_null(pl.lit(str(ctx.year)))
+        # Each time form materialised once (iso_to_utc stages the ISO parse): as one
+        # expression every reference re-ran the ISO regex.
+        df = df.with_columns(
+            _iso_ts=iso_to_utc(df["iso"], ctx.tz, ctx.now),
+            _bsd_ts=parse_bsd(f("mon"), f("day"), year, f("clock"), ctx.tz, ctx.now),
+        )
         ts = (
             pl.when(f("iso").is_not_null())
-            .then(parse_iso(f("iso"), ctx.tz))
-            .otherwise(parse_bsd(f("mon"), f("day"), year, f("clock"), ctx.tz, ctx.now))
+            .then(f("_iso_ts"))
+            .otherwise(plausible(f("_bsd_ts"), ctx.now))
         )
         msg = f("_line").str.slice(f("head").str.len_chars())
         mid5 = pl.when(~f("mid5").is_in(["-"])).then(f("mid5"))
         df = df.with_columns(
-            plausible(ts, ctx.now).alias("@timestamp"),
+            ts.alias("@timestamp"),
             pl.when(f("iso").is_null()).then(pl.lit(ctx.tz)).alias("event.timezone"),
             pl.coalesce(f("h5"), f("hb")).alias("observer.name"),
             (f("pri").cast(pl.Int32, strict=False) % 8)
