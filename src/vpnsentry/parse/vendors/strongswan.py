@@ -80,7 +80,7 @@ import polars as pl
 from vpnsentry.parse.base import ParseContext, Parser, ParseResult, Reason, register
 from vpnsentry.parse.fields import bounded_int, canonical_ip, count, rejects
 from vpnsentry.parse.syslog import split_header
-from vpnsentry.parse.timeparse import parse_iso, plausible
+from vpnsentry.parse.timeparse import iso_to_utc
 
 #: Program names charon logs under.
 _PROGRAM: Final = r"^(?:charon(?:-systemd|-cmd|-nm)?|ipsec|swanctl|starter|ipsec_starter)$"
@@ -283,7 +283,11 @@ class StrongSwan(Parser):
             rows, lines.str.contains(_BSD_START).alias("_bsd")
         )
         f = pl.col
-        iso = f("_body").str.extract(_FILE_ISO, 1)
+        # The file log's own ISO stamp, extracted and converted once (iso_to_utc stages the
+        # parse; as one expression each reference re-ran the regexes).
+        df = df.with_columns(f("_body").str.extract(_FILE_ISO, 1).alias("_iso"))
+        df = df.with_columns(_iso_ts=iso_to_utc(df["_iso"], ctx.tz, ctx.now))
+        iso = f("_iso")
         body = (
             pl.when(iso.is_not_null())
             .then(f("_body").str.slice(iso.str.len_chars() + 1))
@@ -291,9 +295,7 @@ class StrongSwan(Parser):
         )
         df = (
             df.with_columns(
-                plausible(pl.coalesce(f("_sys_ts"), parse_iso(iso, ctx.tz)), ctx.now).alias(
-                    "@timestamp"
-                ),
+                pl.coalesce(f("_sys_ts"), f("_iso_ts")).alias("@timestamp"),
                 body.str.strip_chars_start(" ").alias("_body"),
                 (f("_bsd") | iso.is_not_null()).alias("_zoneless"),
             )
