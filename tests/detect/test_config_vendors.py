@@ -12,7 +12,10 @@ FortiGate and ASA stay covered by ``test_appliance.py``.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -372,3 +375,62 @@ def test_checkpoint_syslog_server_deleted(run_detection: Run, bundled_inventory:
     lines = [checkpoint("09:04:00", "Modify Object", "syslog-server", "siem")]
     (a,) = alerts(run_detection, WEAK, "checkpoint", lines, bundled_inventory)
     assert a["alert.severity"] == "medium"
+
+
+def test_junos_structured_data_audit_line(run_detection: Run, bundled_inventory: Inventory) -> None:
+    """RFC 5424 with Junos structured data: the readable text after it is what is read."""
+    line = (
+        "<13>1 2026-03-10T13:11:00.000+01:00 srx-edge-1 mgd 4302 UI_CFG_AUDIT_SET "
+        '[junos@2636.1.1.1.2.129 username="admin" path="[system login user evil class]" '
+        'old-value="<unconfigured>" new-value="super-user"] '
+        "User 'admin' set: [system login user evil class] <unconfigured> -> \"super-user\""
+    )
+    (a,) = alerts(run_detection, NEW_ADMIN, "juniper_srx", [line], bundled_inventory)
+    assert a["evidence"]["new_account"] == "evil" and a["user.name"] == "admin"
+    assert a["evidence"]["changes"] == ["set system login user evil class super-user"]
+
+
+def test_hostile_account_name_is_data(run_detection: Run, bundled_inventory: Inventory) -> None:
+    """Quotes, SQL and escape codes in a logged command stay text in the alert."""
+    name = "x');DROP_TABLE_events;--\x1b[31m"
+    lines = [citrix("16:02:15", f"add system user {name} ****")]
+    (a,) = alerts(run_detection, NEW_ADMIN, "citrix_adc", lines, bundled_inventory)
+    assert a["evidence"]["new_account"] == name and name in a["alert.summary"]
+
+
+# -- end to end through the CLI -------------------------------------------------------------
+
+
+def test_cli_ingest_detect_alerts_across_vendors(tmp_path: Path) -> None:
+    """Mixed PAN-OS and NetScaler files: ingest sniffs each, detect and alerts report both."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "pa.log").write_text(
+        panos("09:07:00", "203.0.113.9", "set", "netadmin", "Submitted",
+              " mgt-config users  evil permissions role-based superuser", "yes") + "\n"
+        + panos("09:08:00", "203.0.113.9", "delete", "netadmin", "Submitted",
+                " shared log-settings syslog  siem") + "\n"
+    )  # fmt: skip
+    (logs / "netscaler.log").write_text(citrix("16:05:00", "rm audit syslogAction sa_siem") + "\n")
+    store = str(tmp_path / "store")
+
+    def cli(*args: str) -> Any:
+        proc = subprocess.run(
+            [sys.executable, "-m", "vpnsentry", *args, "--store", store, "--json"],
+            capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    ingested = json.loads(cli("ingest", str(logs)))
+    assert ingested["totals"]["parsed"] == 3 and ingested["totals"]["quarantined"] == 0
+    cli("detect", "--only", NEW_ADMIN, "--only", WEAK)
+    got = sorted(
+        (a["rule.id"], a["observer.name"], a["alert.severity"])
+        for a in map(json.loads, cli("alerts").splitlines())
+    )
+    assert got == [
+        (WEAK, "PA-3220-edge", "high"),
+        (WEAK, "gw-dmz-01", "high"),
+        (NEW_ADMIN, "PA-3220-edge", "critical"),
+    ]
