@@ -418,4 +418,7 @@ def evaluate(
     if report.traps_fired:
         out.print(Text("benign traps that raised alerts:"))
         print_table(["trap", "alerts", "detections"], report.trap_rows())
+    if report.posture_by_rule:
+        out.print(Text("posture findings (standing exposures, not counted as false positives):"))
+        print_table(["detection", "alerts"], list(report.posture_by_rule.items()))
     out.print(Text(report.summary()))

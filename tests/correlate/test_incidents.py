@@ -752,6 +752,28 @@ def test_probing_joins_a_compromise_of_its_gateway_but_not_other_probes(inv: Inv
     assert main.first_seen == at(1.5)
 
 
+def test_known_exploited_gateway_explains_an_incident_but_opens_none(inv: Inventory) -> None:
+    """A gateway on the KEV list is an exposure for weeks, not a break-in: alone it is no
+    incident; with activity on that gateway it joins as context."""
+    kev = alert(
+        "appliance_known_exploited",
+        at(0),
+        at(29),
+        key="vpn-sha-dc01|CVE-2024-21762",
+        tactics=("TA0001",),
+        techniques=("T1190",),
+        observer="FGT-SHA-DC01",
+        hosts=("FGT-SHA-DC01",),
+    )
+    assert correlate(frame([kev]), inv) == []
+    exploit = breach()[0]
+    (incident,) = correlate(frame([kev, exploit]), inv)
+    assert sorted(incident.alert_ids) == sorted([kev["alert.id"], exploit["alert.id"]])
+    assert incident.title.startswith("VPN gateway vpn-sha-dc01 (FGT-SHA-DC01) compromised")
+    # The exposure does not make the intrusion older: span and dwell start at the activity.
+    assert incident.first_seen == exploit["@timestamp"]
+
+
 def test_appliance_alert_about_a_vpn_client_does_not_join_the_box(inv: Inventory) -> None:
     tunnel = alert(
         "appliance_tunnel_ip_outside_session",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import subprocess
 import sys
@@ -258,3 +259,23 @@ def test_cli_detect_alerts_evaluate(estate: Estate, tmp_path: Path) -> None:
         "suppress", "add", "nope", "--entity", "ip=1.2.3.4", "--reason", "r", "--store", str(store)
     )
     assert p.returncode == 2 and "no rule" in p.stderr
+
+
+def test_evaluate_counts_posture_findings_apart(tmp_path: Path) -> None:
+    """A gateway on the known-exploited list is a true exposure, not a false alarm."""
+    from tests.report.sample import alert
+
+    from vpnsentry.detect.evaluate import evaluate
+
+    t = dt.datetime(2025, 3, 3, tzinfo=dt.UTC)
+    rows = [
+        alert("a1", "appliance_known_exploited", t, **{"observer.name": "FGT-SHA-DC01"}),
+        alert("a2", "auth_new_country_asn", t, **{"user.name": "alice"}),
+    ]
+    truth = tmp_path / "truth.json"
+    truth.write_text(json.dumps({"window": {"days": 10}, "users": 1000, "steps": []}))
+    ev = evaluate(pl.DataFrame(rows, schema=ecs.ALERTS), truth, None)
+    assert ev.fp_by_rule == {"auth_new_country_asn": 1}
+    assert ev.posture_by_rule == {"appliance_known_exploited": 1}
+    assert ev.fp_rate() == pytest.approx(0.1)
+    assert "1 posture findings apart" in ev.summary()

@@ -58,7 +58,7 @@ from vpnsentry.correlate.model import (
     incident_from_dict,
     incident_to_dict,
 )
-from vpnsentry.detect.base import SEVERITIES, TACTICS
+from vpnsentry.detect.base import SEVERITIES, TACTICS, detections
 from vpnsentry.enrich.sites import Gateway, Host, Inventory, Subnet
 
 __all__ = [
@@ -312,6 +312,7 @@ class _Alert:
     end: dt.datetime
     appliance: bool
     probe: bool = False
+    posture: bool = False  # a standing exposure (Detection.posture): context, never a cause
     roles: dict[str, int] = field(default_factory=dict)
     users: list[str] = field(default_factory=list)  # raw names, in order
     gateways: list[str] = field(default_factory=list)  # gateway ids, any role
@@ -500,6 +501,7 @@ def correlate(
         alerts = alerts.filter(~pl.col("alert.suppressed").fill_null(False))
     alerts = alerts.sort(["@timestamp", "alert.id"], nulls_last=True)
     res = _Resolver(inventory)
+    posture_rules = {i for i, d in detections().items() if d.posture}
     items: list[_Alert] = []
     for row in alerts.iter_rows(named=True):
         start = row.get("@timestamp")
@@ -508,6 +510,7 @@ def correlate(
         end = row.get("event.end") or start
         rule = str(row.get("rule.id") or "")
         a = _Alert(len(items), row, start, max(end, start), rule.startswith("appliance_"))
+        a.posture = rule in posture_rules
         _extract(a, res)
         items.append(a)
     if not items:
@@ -582,6 +585,10 @@ def correlate(
 
     out: list[Incident] = []
     for root, members in groups.items():
+        # A vulnerable gateway is not an incident by itself; it explains one that has
+        # activity behind it.
+        if all(items[i].posture for i in members):
+            continue
         members.sort(key=lambda i: (items[i].start, str(items[i].row["alert.id"])))
         out.append(
             _build(
@@ -805,6 +812,9 @@ def _build(
     rows = [a.row for a in members]
     alert_ids = tuple(str(r["alert.id"]) for r in rows)
     idset = set(alert_ids)
+    # Posture alerts (a vulnerable gateway) are context: the incident's founding alert, its
+    # time span and dwell come from the activity (there is always some: see ``correlate``).
+    acting = [a for a in members if not a.posture] or members
 
     # Identity: keep the id of the oldest earlier incident whose founding alert is here.
     inherited = [inc for f, inc in prev_by_founding.items() if f in idset]
@@ -818,13 +828,13 @@ def _build(
         inc_id = keep.id
         merged = [inc.id for inc in inherited[1:]]
     else:
-        founding = alert_ids[0]
+        founding = str(acting[0].row["alert.id"])
         inc_id = incident_id(founding)
         merged = []
 
-    first_seen = min(a.start for a in members)
-    last_seen = max(a.end for a in members)
-    created = [r["event.created"] for r in rows if r.get("event.created") is not None]
+    first_seen = min(a.start for a in acting)
+    last_seen = max(a.end for a in acting)
+    created = [a.row["event.created"] for a in acting if a.row.get("event.created") is not None]
     detected_at = min(created) if created else first_seen
 
     # Tactics in kill-chain order; techniques by first appearance; stages for confidence.
@@ -1003,7 +1013,7 @@ def _title(
     box_alerts: set[int] = set()
     for a in members:
         gws = [k[3:] for k, r in a.roles.items() if k.startswith("gw:") and r == ACTOR]
-        if gws:
+        if gws and not a.posture:  # being on the known-exploited list is not being broken into
             box_alerts.add(a.idx)
             for g in gws:
                 _append(boxes, g)
@@ -1027,7 +1037,7 @@ def _title(
 
     by_primary: dict[str, list[_Alert]] = {}
     for a in members:
-        t = _primary(a)
+        t = None if a.posture else _primary(a)
         if t is not None:
             by_primary.setdefault(t, []).append(a)
 

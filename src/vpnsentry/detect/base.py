@@ -87,6 +87,10 @@ class Detection:
     #: hours, not weeks of baseline): ``vpnsentry serve`` reruns it on every micro-batch;
     #: the other detections run on the service's full-store schedule.
     live: bool = False
+    #: A standing exposure (a gateway on the known-exploited list), not activity: its alerts
+    #: join an incident about the same entities as context but open none on their own, and
+    #: ``evaluate`` lists them apart from false positives.
+    posture: bool = False
 
     def __post_init__(self) -> None:
         if (self.sql is None) == (self.run is None):

@@ -10,7 +10,9 @@ victims' legitimate entities (their home address, the servers they normally use)
 used, so an alert about an ordinary backup to the same file server is not counted as a hit.
 Every alert that touches no step is a false positive; those touching a named benign trap of
 the simulator (a traveller, a backup, a scanner...) are listed per trap, which is what tuning
-needs. Steps the logs cannot show (``evidence_kind: none``) are "not observable" and are not
+needs. Alerts of posture detections (a gateway on the known-exploited list: a standing
+exposure, true whatever happens in the logs) are counted apart, not as false positives.
+Steps the logs cannot show (``evidence_kind: none``) are "not observable" and are not
 counted either way.
 """
 
@@ -27,6 +29,7 @@ from typing import Any, Final
 
 import polars as pl
 
+from vpnsentry.detect.base import detections
 from vpnsentry.enrich.sites import Inventory
 from vpnsentry.errors import InputError
 
@@ -87,6 +90,8 @@ class Evaluation:
     traps_fired: dict[str, tuple[int, list[str]]]
     alerts: int
     suppressed: int
+    #: Posture alerts that touch no step, per rule (not false positives: see the module doc).
+    posture_by_rule: dict[str, int] = field(default_factory=dict)
 
     @property
     def fp_total(self) -> int:
@@ -107,7 +112,13 @@ class Evaluation:
             f"detected {hit} of {len(obs)} observable attack steps; {self.fp_total} "
             f"false-positive alerts = {self.fp_rate():.2f} per day per 1,000 users "
             f"({self.days:g} days, {self.users} users; {self.alerts} active alerts, "
-            f"{self.suppressed} suppressed not counted)"
+            f"{self.suppressed} suppressed not counted"
+            + (
+                f"; {sum(self.posture_by_rule.values())} posture findings apart"
+                if self.posture_by_rule
+                else ""
+            )
+            + ")"
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -132,6 +143,7 @@ class Evaluation:
             "false_positives": self.fp_total,
             "false_positives_per_day_per_1000_users": round(self.fp_rate(), 3),
             "false_positives_by_rule": self.fp_by_rule,
+            "posture_findings_by_rule": self.posture_by_rule,
             "traps_fired": {k: {"alerts": n, "rules": r} for k, (n, r) in self.traps_fired.items()},
             "days": self.days,
             "users": self.users,
@@ -192,10 +204,12 @@ def evaluate(alerts: pl.DataFrame, truth_path: Path, inventory: Inventory | None
             score.alerts = sum(rules.values())
             assert first is not None
             score.ttd_seconds = max(0.0, (first - start).total_seconds())
-    fp = Counter(rows[i]["rule.id"] for i in range(len(rows)) if i not in used)
-    traps = _traps(
-        truth.get("traps", []), [(rows[i], ents[i]) for i in range(len(rows)) if i not in used]
-    )
+    posture_rules = {i for i, d in detections().items() if d.posture}
+    unused = [i for i in range(len(rows)) if i not in used]
+    posture = Counter(rows[i]["rule.id"] for i in unused if rows[i]["rule.id"] in posture_rules)
+    unused = [i for i in unused if rows[i]["rule.id"] not in posture_rules]
+    fp = Counter(rows[i]["rule.id"] for i in unused)
+    traps = _traps(truth.get("traps", []), [(rows[i], ents[i]) for i in unused])
     window = truth.get("window", {})
     return Evaluation(
         steps=steps,
@@ -205,6 +219,7 @@ def evaluate(alerts: pl.DataFrame, truth_path: Path, inventory: Inventory | None
         traps_fired=traps,
         alerts=len(rows),
         suppressed=suppressed,
+        posture_by_rule=dict(posture.most_common()),
     )
 
 
