@@ -27,7 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -306,30 +306,52 @@ class BatchLoop:
 def route(lines: pl.Series, parsers: dict[str, Parser]) -> dict[str | None, np.ndarray]:
     """Row indexes of ``lines`` per parser name (None: no parser claims the line).
 
-    Vectorized: one ``contains_any`` per parser over the whole batch. A line that carries
-    the literals of several parsers (an ASA message mentioning TLS) is settled by those
-    parsers' own ``sniff`` on that line, best score then priority, as file sniffing does.
+    Vectorized: one ``contains_any`` per parser over the whole batch. Lines that carry the
+    literals of several parsers (a FortiGate traffic line has SonicWall's `` sn=``) are
+    settled by those parsers' own ``sniff``, as file sniffing does: first once over all
+    lines with the same candidates (one sniff call each; when one parser claims every line
+    and the others none, that decides them all), and line by line only where that is not
+    clear-cut. One call per line costs ~0.2 ms per candidate, which had made routing the
+    slowest step of a batch (200,000 FortiGate lines: 22 s).
     """
     names = [n for n, p in parsers.items() if p.sniff_literals]
-    hits = pl.DataFrame(
-        {n: lines.str.contains_any(list(parsers[n].sniff_literals)) for n in names}
-    ).to_numpy()
+    hits = pl.DataFrame({n: _claims(lines, parsers[n].sniff_literals) for n in names}).to_numpy()
     counts = hits.sum(axis=1) if names else np.zeros(len(lines), np.int64)
     choice = np.full(len(lines), -1, np.int64)
     single = counts == 1
     choice[single] = hits[single].argmax(axis=1)
-    for i in np.flatnonzero(counts > 1):
-        line = [lines[int(i)]]
-        cands = [j for j in np.flatnonzero(hits[i])]
-        scored = [
-            (parsers[names[j]].sniff(line), parsers[names[j]].priority, names[j], j) for j in cands
-        ]
-        best = max(scored)
-        choice[i] = best[3] if best[0] >= MIN_CONFIDENCE else -1
+    multi = np.flatnonzero(counts > 1)
+    if len(multi):
+        sets, which = np.unique(hits[multi], axis=0, return_inverse=True)
+        for k, cand_mask in enumerate(sets):
+            rows = multi[which.reshape(-1) == k]
+            cands = [int(j) for j in np.flatnonzero(cand_mask)]
+            text = lines.gather(rows).to_list()
+            shares = {j: parsers[names[j]].sniff(text) for j in cands}
+            sure = [j for j in cands if shares[j] == 1.0]
+            if len(sure) == 1 and all(shares[j] == 0.0 for j in cands if j != sure[0]):
+                choice[rows] = sure[0]
+                continue
+            for i, line in zip(rows, text, strict=True):
+                scored = [
+                    (parsers[names[j]].sniff([line]), parsers[names[j]].priority, names[j], j)
+                    for j in cands
+                ]
+                best = max(scored)
+                choice[i] = best[3] if best[0] >= MIN_CONFIDENCE else -1
     groups: dict[str | None, np.ndarray] = {}
     for j in np.unique(choice):
         groups[names[j] if j >= 0 else None] = np.flatnonzero(choice == j)
     return groups
+
+
+def _claims(lines: pl.Series, literals: Sequence[str]) -> pl.Series:
+    """Whether each line contains any of ``literals``: one memchr-backed literal search per
+    literal, 2-7x faster here than ``contains_any``'s automaton on syslog-length lines."""
+    found = lines.str.contains(literals[0], literal=True)
+    for lit in literals[1:]:
+        found = found | lines.str.contains(lit, literal=True)
+    return found.fill_null(False)
 
 
 def _read(path: Path, start: int, end: int) -> bytes:
