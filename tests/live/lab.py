@@ -5,12 +5,12 @@ Topology (every address lives inside the namespaces; nothing touches the host's 
     vs<id>c1 198.51.100.2 ──┐                          ┌── vs<id>in 10.20.0.2 (internal)
     vs<id>c2 203.0.113.2 ───┤ vs<id>gw  OpenVPN server ├
                             │   tunnel pool 10.8.0.0/24 │
-                            └ rsyslogd, fprobe, vpnsentry serve (on the gw's loopback)
+                            └ rsyslogd, softflowd, vpnsentry serve (on the gw's loopback)
 
 The gateway runs Debian's ``openvpn`` with per-user client certificates (CN = user) and a
 password check by ``--auth-user-pass-verify`` script, as many companies run it. Its log
 goes to a file that ``rsyslogd`` (``imfile``) forwards as RFC 5424 over TCP with octet
-counting; ``fprobe`` watches the inside interface and exports NetFlow v5. Both send to
+counting; ``softflowd`` watches the tunnel interface and exports NetFlow v9. Both send to
 vpnsentry on the gateway's loopback. Certificates are made with the ``openssl`` CLI.
 
 :class:`Lab` is a context manager: whatever fails, ``__exit__`` kills every process it
@@ -24,13 +24,14 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-REQUIRED = ("ip", "openvpn", "rsyslogd", "fprobe", "openssl")
+REQUIRED = ("ip", "openvpn", "rsyslogd", "softflowd", "softflowctl", "openssl")
 
 SERVER_IP = "198.51.100.1"
 INTERNAL_HOST = "10.20.0.2"
@@ -206,19 +207,49 @@ action(type="omfwd" target="127.0.0.1" port="{SYSLOG_PORT}" protocol="tcp"
                    str(w / "rsyslog.pid"), log="rsyslogd.out")  # fmt: skip
 
     def export_flows(self) -> None:
-        """``fprobe`` on the gateway's inside interface: NetFlow v5 of the tunnel's traffic.
+        """``softflowd`` on the tunnel interface, NetFlow v9 to vpnsentry; and, in the
+        internal namespace, a web server with a file to download (see :meth:`flush_flows`).
 
-        Tunnel traffic to internal hosts crosses the inside interface with its tunnel source
-        address (no NAT), which is also where a gateway's flow export usually sits. Flows
-        are exported one second after they go idle. (``softflowd`` 1.1, the issue's first
-        choice, never hands live packets to its flow table here: with Debian's libpcap 1.10
-        it polls the capture socket, which only wakes when a whole capture block is full, so
-        a few probes are never seen; measured, see docs/serve.md. Its exports are tested
-        from pcap files in tests/serve.)
+        The control socket path is relative: softflowd 1.1 mangles absolute ones and hangs.
         """
-        self.start("gw", "fprobe", "-i", f"vs{self.tag}ino", "-f", "net 10.8.0.0/24",
-                   "-d", "1", "-e", "30", "-s", "1", "-l", "2",
-                   f"127.0.0.1:{NETFLOW_PORT}", log="fprobe.out")  # fmt: skip
+        www = self.work / "www"
+        www.mkdir(exist_ok=True)
+        (www / "handbook.pdf").write_bytes(bytes(8_000_000))
+        self.start("in", sys.executable, "-m", "http.server", "8080", "--bind", INTERNAL_HOST,
+                   "--directory", str(www), log="http.out")  # fmt: skip
+        self.start("gw", "softflowd", "-d", "-i", TUN, "-n", f"127.0.0.1:{NETFLOW_PORT}",
+                   "-v", "9", "-c", "softflowd.ctl", log="softflowd.out")  # fmt: skip
+        _wait_for((self.work / "softflowd.ctl").exists, 10)
+
+    def flush_flows(self, role: str) -> None:
+        """Make softflowd export what it has seen: a user in ``role`` downloads a file
+        from the internal web server, then every flow is expired (as the exporter's active
+        timeout would, later).
+
+        Why the download: Debian's libpcap 1.10 hands softflowd's live capture over in
+        whole blocks, and softflowd polls the capture socket, so packets wait until a block
+        is full; a few probes alone are never seen. An 8 MB download fills blocks, as the
+        ordinary traffic of a real gateway does (measured: 60 probe packets processed only
+        after it).
+        """
+        before = self._processed()
+        subprocess.run(
+            self.exec(role, sys.executable, "-c", "import urllib.request as u; u.urlopen("
+                      f"'http://{INTERNAL_HOST}:8080/handbook.pdf', timeout=30).read()"),
+            check=True, capture_output=True, timeout=60,
+        )  # fmt: skip
+        _wait_for(lambda: self._processed() > before + 1000, 20)
+        self._softflowctl("expire-all")
+
+    def _processed(self) -> int:
+        out = self._softflowctl("statistics")
+        return int(out.split("Packets processed:")[1].split()[0])
+
+    def _softflowctl(self, command: str) -> str:
+        return subprocess.run(
+            self.exec("gw", "softflowctl", "-c", "softflowd.ctl", command),
+            check=True, capture_output=True, text=True, timeout=30, cwd=self.work,
+        ).stdout  # fmt: skip
 
     def connect(self, role: str, user: str, password: str, *, wait: bool) -> Path:
         """An OpenVPN client for ``user`` in namespace ``role``; ``wait``: until it is up.

@@ -1,12 +1,13 @@
 """End to end, for real: an OpenVPN gateway's syslog and NetFlow into ``vpnsentry serve``.
 
 Network namespaces hold the gateway (Debian's ``openvpn``, ``rsyslogd`` forwarding its log
-over TCP, ``fprobe`` exporting NetFlow v5 of the tunnel's traffic), two client machines and an
+over TCP, ``softflowd`` exporting NetFlow v9 of the tunnel), two client machines and an
 internal server (see ``lab.py``). Alice and Bob log in with good passwords; Mallory, holding
 a client certificate, guesses passwords; Bob, once connected, probes 30 ports of the internal
-server. The alerts must come out of the running service (its stdout, as a SIEM pipe would
-read them), name the right people (Bob's tunnel address attributed to Bob through the
-session the gateway logged), and arrive within 5 seconds of their evidence.
+server while Alice downloads a file from it. The alerts must come out of the running
+service (its stdout, as a SIEM pipe would read them), name the right people (Bob's tunnel
+address attributed to Bob through the session the gateway logged), and arrive within 5
+seconds of their evidence.
 
 The store starts with one earlier day of flow history (a Zeek conn.log), as any store that
 has been running does: the fan-out detection does not judge the first day of data.
@@ -169,9 +170,11 @@ def test_live_alerts_from_a_real_openvpn_gateway(tmp_path: Path) -> None:
         # The 5th failure makes the burst; the alert may come before the 6th attempt ends.
         assert when - evidence < LATENCY, f"brute force alert after {when - evidence:.1f}s"
 
-        # Bob scans the internal server through his tunnel. The evidence arrives when the
-        # exporter sends the flows (a second after they go idle): the collector counts it.
+        # Bob scans the internal server through his tunnel; Alice downloads a handbook
+        # meanwhile and softflowd exports. The evidence arrives when the collector counts
+        # the first NetFlow datagram.
         _probe_ports(lab, "c2", range(1, 31))
+        lab.flush_flows("c1")
         deadline = time.monotonic() + 30
         while _netflow_received(lab) == 0:
             assert time.monotonic() < deadline, "no NetFlow arrived"
