@@ -48,3 +48,22 @@ def test_detect_must_be_a_boolean_in_the_file(tmp_path: Path) -> None:
     conf.write_text('syslog_tcp = ["127.0.0.1:0"]\ndetect = "yes"\n')
     with pytest.raises(UsageError, match="true or false"):
         load(conf, {})
+
+
+def test_outputs_report_what_they_delivered(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.report.sample import alerts_frame
+    from vpnsentry.serve.alerting import build
+    from vpnsentry.serve.metrics import Metrics
+
+    cfg = load(None, {**LISTEN, "store": str(tmp_path / "store"), "alerts_stdout": True})
+    metrics = Metrics()
+    alerting = build(cfg, metrics, lambda: None, lambda _: None)
+    alerts = alerts_frame()
+    alerting.sinks[0].send(alerts)
+    alerting.close()
+    text = metrics.render()
+    assert f'vpnsentry_alerts_delivered_total{{output="stdout"}} {alerts.height}' in text
+    assert 'vpnsentry_alerts_dead_lettered_total{output="stdout"} 0' in text
+    assert len(capsys.readouterr().out.splitlines()) == alerts.height

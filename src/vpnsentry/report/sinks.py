@@ -47,7 +47,11 @@ _STOP: Final = object()
 
 
 class Sink(Protocol):
-    """Where new alerts go."""
+    """Where new alerts go; ``delivered``/``failed`` count alerts (failed: dead-lettered)."""
+
+    name: str
+    delivered: int
+    failed: int
 
     def send(self, alerts: pl.DataFrame) -> None: ...
 
@@ -62,7 +66,9 @@ class JsonLinesSink:
     """One JSON object per alert and line, flushed at once (for a pipe or a journal)."""
 
     stream: IO[str]
+    name: str = "stdout"
     delivered: int = 0
+    failed: int = 0  # a write error is the service's own failure, not a dead letter
 
     def send(self, alerts: pl.DataFrame) -> None:
         for rec in alert_records(alerts):

@@ -68,6 +68,13 @@ def build(
             )
         )
 
+    def counts() -> None:  # the sinks count in their own threads; read at each scrape
+        for sink in sinks:
+            metrics.set("vpnsentry_alerts_delivered_total", sink.delivered, output=sink.name)
+            metrics.set("vpnsentry_alerts_dead_lettered_total", sink.failed, output=sink.name)
+
+    metrics.probe(counts)
+
     def publish(alerts: pl.DataFrame) -> None:
         metrics.inc("vpnsentry_alerts_total", alerts.height)
         for sink in sinks:

@@ -42,6 +42,11 @@ DECLARED: Final[dict[str, tuple[str, str]]] = {
     "vpnsentry_batches_total": ("counter", "Micro-batches committed to the store."),
     "vpnsentry_hook_errors_total": ("counter", "Batch hooks that raised."),
     "vpnsentry_alerts_total": ("counter", "Alerts raised by streaming detection."),
+    "vpnsentry_alerts_delivered_total": ("counter", "Alerts an output delivered, by output."),
+    "vpnsentry_alerts_dead_lettered_total": (
+        "counter",
+        "Alerts an output gave up on (written to the dead-letter file), by output.",
+    ),
     "vpnsentry_detect_seconds": (
         "gauge",
         "Seconds the last detection run took, by tier (live: every batch; full: scheduled).",
