@@ -27,7 +27,7 @@ from vpnsentry.enrich.sites import Inventory, load_inventory, parse_inventory
 from vpnsentry.errors import UsageError
 from vpnsentry.simulate import groundtruth
 from vpnsentry.simulate.benign import Benign
-from vpnsentry.simulate.core import Window
+from vpnsentry.simulate.core import Window, reuse_freed_memory
 from vpnsentry.simulate.estate import Estate
 from vpnsentry.simulate.events import Events
 from vpnsentry.simulate.output import Output, ParallelOutput
@@ -121,6 +121,7 @@ def simulate(
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UsageError(f"{out} exists and is not an empty directory; choose a new one")
     inv, text, label = _inventory(sites)
+    reuse_freed_memory()
     bundled = label.startswith("bundled")
     est = Estate(inv, users, seed)
     window = Window(start or est.cfg.start or DEFAULT_START, days)

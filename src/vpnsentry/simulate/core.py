@@ -182,6 +182,31 @@ def iso(us: int) -> str:
     return dt.datetime.fromtimestamp(us / US, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def reuse_freed_memory() -> None:
+    """Make glibc keep freed memory for the next allocation instead of returning it.
+
+    Why: the simulator allocates and frees buffers of tens to hundreds of megabytes per log
+    source and day. glibc maps every block above 32 MB afresh and unmaps it when freed, and
+    first touching a page costs about five times as much as writing it again (measured on
+    the project's 2-core VM: 300-byte lines into fresh pages 1.9 µs each, into reused ones
+    60 ns). Raising the mmap and trim thresholds to 1-2 GB keeps the process's pages; the
+    price is that its resident size does not shrink until it exits. A no-op without glibc.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return
+    try:
+        mallopt = ctypes.CDLL(name).mallopt
+    except (OSError, AttributeError):
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    mallopt(m_mmap_threshold, 1 << 30)
+    mallopt(m_trim_threshold, (1 << 31) - 1)
+
+
 # --------------------------------------------------------------------------- hashing
 
 _M1: Final = np.uint64(0xBF58476D1CE4E5B9)

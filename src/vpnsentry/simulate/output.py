@@ -23,14 +23,15 @@ from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
-from vpnsentry.simulate.core import DAY, STATE, Window, ip_u32, mix
+from vpnsentry.simulate.core import DAY, STATE, Window, ip_u32, mix, reuse_freed_memory
 from vpnsentry.simulate.estate import Estate
 from vpnsentry.simulate.events import Events
+from vpnsentry.simulate.layout import FileBuffer, Lines
 from vpnsentry.simulate.route import Observer, Router
 from vpnsentry.simulate.writers import (
-    LINE_SCHEMA,
     Device,
     cisco_asa,
     fortinet_fortigate,
@@ -54,8 +55,8 @@ class Stream:
     fmt: str  # the parser name that reads these files
     path: str  # relative path of a day's file, with {date}
     header: Callable[[dt.date], list[str]] | None = None
-    footer: Callable[[dt.date, pl.DataFrame], list[str]] | None = None
-    pending: list[pl.DataFrame] = field(default_factory=list)
+    footer: Callable[[dt.date, dict[str, npt.NDArray[np.int64]]], list[str]] | None = None
+    pending: list[Lines] = field(default_factory=list)
     gaps: list[tuple[int, int]] = field(default_factory=list)
 
 
@@ -84,6 +85,7 @@ class Output:
         self.devices: dict[str, Device] = {}
         self.next_id: dict[str, int] = {}
         self.results: list[FileResult] = []
+        self.buffer = FileBuffer()
         self.names = pl.Series("names", est.names, dtype=pl.String)
         for obs in router.observers:
             if only is None or obs.id in only:
@@ -182,6 +184,7 @@ class Output:
     def _flows(self, obs: Observer, part: pl.DataFrame) -> None:
         dev = self.devices[obs.id]
         part = part.sort("ts", maintain_order=True)
+        lines: Lines | list[Lines] | pl.DataFrame
         if obs.kind == "zeek":
             lines = zeek_conn.conn_lines(dev, part)
         elif obs.kind == "netflow":
@@ -199,13 +202,14 @@ class Output:
                 lines = panw_panos.traffic_lines(dev, view)
             else:
                 return
-        self.streams[obs.id].pending.append(lines)
+        self.streams[obs.id].pending.extend(_as_lines(lines))
 
     def _gateway_events(self, kind: str, gw: int, table: pl.DataFrame) -> None:
         g = self.est.gateways[gw]
         dev = self.devices[g.id]
         aaa = self._aaa()
         pid = 1000 + int(mix(self.est.seed, 63, gw) % 30000)
+        lines: Lines | list[Lines] | pl.DataFrame
         if g.vendor == "fortinet_fortigate":
             fn = {
                 "sessions": fortinet_fortigate.session_lines,
@@ -234,7 +238,7 @@ class Output:
                 "portal": openvpn.portal_lines,
             }[kind]
             lines = fn2(dev, table, pid)
-        self.streams[g.id].pending.append(lines)
+        self.streams[g.id].pending.extend(_as_lines(lines))
 
     def _panos(self, kind: str, gid: str, dev: Device, table: pl.DataFrame) -> pl.DataFrame:
         """A PAN-OS firewall's lines; GlobalProtect and traffic records name the region of
@@ -300,65 +304,78 @@ class Output:
     # ---- writing ------------------------------------------------------------------------
 
     def finalize(self, day: dt.date) -> None:
-        """Write every stream's file for UTC ``day`` (all its lines have been generated)."""
+        """Write every stream's file for UTC ``day`` (all its lines have been generated).
+
+        Each pending batch gives the rows of the day (outside log gaps) by index; a batch is
+        dropped once none of its rows is later than the day.
+        """
         t0 = int((day - dt.date(1970, 1, 1)).days) * DAY
         t1 = t0 + DAY
+        lo = max(t0, self.win.t0)
         for sid in sorted(self.streams):
             st = self.streams[sid]
-            if not st.pending:
-                continue
-            allrows = (
-                pl.concat([p for p in st.pending if len(p)], how="diagonal_relaxed")
-                if any(len(p) for p in st.pending)
-                else pl.DataFrame(schema=LINE_SCHEMA)
-            )
-            today = allrows.filter(pl.col("_order") < t1)
-            st.pending = [allrows.filter(pl.col("_order") >= t1)]
-            today = today.filter(pl.col("_order") >= max(t0, self.win.t0))
-            for a, b in st.gaps:
-                today = today.filter((pl.col("_order") < a) | (pl.col("_order") >= b))
-            if not len(today):
-                continue
-            today = today.sort("_order", maintain_order=True)
-            self._write(st, sid, day, today)
+            picks: list[tuple[Lines, npt.NDArray[np.int64]]] = []
+            for part in st.pending:
+                keep = (part.order >= lo) & (part.order < t1)
+                for a, b in st.gaps:
+                    keep &= (part.order < a) | (part.order >= b)
+                idx = np.flatnonzero(keep)
+                if len(idx):
+                    picks.append((part, idx))
+            st.pending = [p for p in st.pending if len(p) and int(p.order.max()) >= t1]
+            if picks:
+                self._write(st, sid, day, picks)
 
-    def _write(self, st: Stream, sid: str, day: dt.date, rows: pl.DataFrame) -> None:
+    def _write(
+        self,
+        st: Stream,
+        sid: str,
+        day: dt.date,
+        picks: list[tuple[Lines, npt.NDArray[np.int64]]],
+    ) -> None:
+        order = np.concatenate([p.order[i] for p, i in picks])
+        perm = np.argsort(order, kind="stable")
         header = st.header(day) if st.header else []
-        footer = st.footer(day, rows) if st.footer else []
-        lines = rows["line"]
-        tags = rows["tag"].to_numpy()
-        n = len(rows)
+        footer = []
+        if st.footer:
+            keys = set.intersection(*(set(p.extra) for p, _ in picks))
+            extra = {k: np.concatenate([p.extra[k][i] for p, i in picks]) for k in keys}
+            footer = st.footer(day, extra)
+        tags = np.concatenate([p.tag[i] for p, i in picks])[perm]
+        n = len(perm)
         rng = np.random.default_rng([self.est.seed, 71, int(mix(len(sid), day.toordinal()))])
         candidates = np.flatnonzero(tags < 0)
         k = min(int(rng.binomial(n, GARBLE_RATE)), len(candidates))
         garbled: list[tuple[int, str]] = []
+        replace: dict[int, str] = {}
         if k:
-            idx = np.sort(rng.choice(candidates, size=k, replace=False))
-            originals = lines.gather(idx).to_list()
-            new = []
-            for j, text in enumerate(originals):
+            part_of = np.concatenate([np.full(len(i), j) for j, (_, i) in enumerate(picks)])
+            row_of = np.concatenate([i for _, i in picks])
+            chosen = np.sort(rng.choice(candidates, size=k, replace=False))
+            for j, pos in enumerate(chosen.tolist()):
+                src = int(perm[pos])
+                text = picks[int(part_of[src])][0].text(int(row_of[src]))
                 if j % 2 == 0:
                     cut = max(1, int(len(text) * rng.uniform(0.1, 0.5)))
-                    new.append(text[:cut])
-                    garbled.append((int(idx[j]) + 1 + len(header), "truncated"))
+                    replace[pos] = text[:cut]
+                    garbled.append((pos + 1 + len(header), "truncated"))
                 else:
                     at = int(rng.integers(1, max(2, len(text) - 1)))
-                    new.append(text[:at] + "\x00\x00\x00\x00" + text[at:])
-                    garbled.append((int(idx[j]) + 1 + len(header), "nul_bytes"))
-            lines = lines.scatter(idx, pl.Series(new, dtype=pl.String))
+                    replace[pos] = text[:at] + "\x00\x00\x00\x00" + text[at:]
+                    garbled.append((pos + 1 + len(header), "nul_bytes"))
         evidence: dict[int, list[int]] = {}
         hit = np.flatnonzero(tags >= 0)
         if len(hit):
             for tag in np.unique(tags[hit]):
-                pos = hit[tags[hit] == tag]
-                evidence[int(tag)] = (pos + 1 + len(header)).tolist()
+                at_lines = hit[tags[hit] == tag]
+                evidence[int(tag)] = (at_lines + 1 + len(header)).tolist()
         rel = st.path.format(date=day.isoformat())
         path = self.out / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("wb") as fh:
             if header:
                 fh.write(("\n".join(header) + "\n").encode("utf-8"))
-            pl.DataFrame({"line": lines}).write_csv(fh, include_header=False, quote_style="never")
+            fh.write(self.buffer.assemble(picks, perm, replace))
             if footer:
                 fh.write(("\n".join(footer) + "\n").encode("utf-8"))
         self.results.append(
@@ -456,6 +473,7 @@ def _serve(
 ) -> None:
     """A writer process: format and write the batches for its log sources."""
     try:
+        reuse_freed_memory()
         output = Output(out, window, est, router, only=ids)
         while True:
             kind, payload = inq.get()
@@ -477,6 +495,13 @@ def _weight(est: Estate, obs: Observer) -> float:
         g = est.gateways[obs.gw]
         return share * {"all": 1.5, "vpn": 0.3, "none": 0.05}[g.traffic_log]
     return share * (2.0 if obs.kind == "netflow" else 1.0) * len(obs.sees)
+
+
+def _as_lines(lines: Lines | list[Lines] | pl.DataFrame) -> list[Lines]:
+    """A writer's output as :class:`Lines` (the event writers still return frames)."""
+    if isinstance(lines, list):
+        return lines
+    return [lines if isinstance(lines, Lines) else Lines.from_frame(lines)]
 
 
 def _delay(table: pl.DataFrame) -> pl.Series:

@@ -18,11 +18,14 @@ The ASA clock runs in UTC (``clock timezone UTC``), as its timestamps carry no z
 
 from __future__ import annotations
 
+import numpy as np
+import numpy.typing as npt
 import polars as pl
 
-from vpnsentry.simulate.core import TCP_STATES, US, ip_parts, ip_text, port_text, text_table
+from vpnsentry.simulate.core import TCP_STATES, US, ip_text
+from vpnsentry.simulate.layout import Layout, Lines, vocab
 from vpnsentry.simulate.writers import Device
-from vpnsentry.simulate.writers.syslog import escape, frame_parts, strf
+from vpnsentry.simulate.writers.syslog import escape, frame_layout, frame_parts, stamp, strf
 
 _FACILITY = 20 * 8  # local4, the ASA default
 
@@ -316,78 +319,75 @@ def admin_lines(dev: Device, df: pl.DataFrame) -> pl.DataFrame:
 _IFACES = ("outside", "inside", "identity")
 
 
-def _iface_code(col: str) -> pl.Expr:
-    """Index of the interface name in :data:`_IFACES`."""
-    return ((pl.col(col) == "inside").cast(pl.UInt32)) + (pl.col(col) == "identity").cast(
-        pl.UInt32
-    ) * 2
+def _msg_layout(
+    dev: Device, ts: npt.NDArray[np.int64], delay: npt.NDArray[np.int64], sev: int, msgid: str
+) -> Layout:
+    """The framing and ``%ASA-sev-id:`` header of :func:`_msg` as a :class:`Layout`."""
+    dts = ts + dev.skew_us
+    lay = Layout(len(ts))
+    frame_layout(lay, dev, arrival=ts + delay, device_ts=dts, pri=_FACILITY + sev, app="%ASA")
+    stamp(lay, dts, f"%b %d %Y %H:%M:%S {escape(dev.hostname)} : %%ASA-")
+    return lay.text(f"{sev}-{msgid}: ")
 
 
-def _port_then(col: str, suffixes: tuple[str, ...], choice: pl.Expr) -> pl.Expr:
-    """Port text followed by ``suffixes[choice]`` (one lookup in a stacked table)."""
-    table = pl.concat([text_table("dec", sfx) for sfx in suffixes])
-    return pl.lit(table).gather(pl.col(col).cast(pl.UInt32) + choice * 65536)
-
-
-def conn_lines(dev: Device, df: pl.DataFrame) -> pl.DataFrame:
+def conn_lines(dev: Device, df: pl.DataFrame) -> list[Lines]:
     """302013/302014 (TCP) or 302015/302016 (UDP) for each connection through the ASA.
 
     Expects the router's columns ``inbound`` (Boolean: initiated from the lower-security
     side), ``src_if``/``dst_if`` (interface names), ``nat`` (mapped source or null) and
     ``connid``. Inbound messages name the initiator first ("for outside:client to
-    inside:server"), outbound ones the responder first, as the ASA does. Interface names
-    ride along with the port before them, so each line is one ``concat_str``.
+    inside:server"), outbound ones the responder first, as the ASA does.
     """
-    iface = {side: _iface_code(f"{side}_if") for side in ("src", "dst")}
-    ports = {"src": "sport", "dst": "dport"}
-    user = (pl.lit(" (") + pl.col("user") + pl.lit(")")).fill_null("")
-    secs = pl.col("dur") // US
-    clock = pl.Series([f":{m:02d}:{s:02d} bytes " for m in range(60) for s in range(60)])
-    teardown_reason = pl.Series([f" {_TEARDOWN[s]}" for s in TCP_STATES], dtype=pl.String)
+    cols = ("ts", "dur", "src", "dst", "sport", "dport", "proto", "connid", "ob", "rb")
+    c = {k: df[k].to_numpy() for k in (*cols, "tag", "_delay", "inbound")}
+    iface = {
+        side: df.select(
+            (pl.col(f"{side}_if") == "inside").cast(pl.Int64)
+            + (pl.col(f"{side}_if") == "identity").cast(pl.Int64) * 2
+        )
+        .to_series()
+        .to_numpy()
+        for side in ("src", "dst")
+    }
+    mapped = df.select(pl.col("nat").fill_null(pl.col("src"))).to_series().to_numpy()
+    users, ucode = vocab(df["user"], " ({})")
+    state = df["state"].to_physical().to_numpy()
+    secs = c["dur"] // US
+    clock = [f":{m:02d}:{s:02d} bytes " for m in range(60) for s in range(60)]
+    teardown_reason = [f" {_TEARDOWN[s]}" for s in TCP_STATES]
+    ifname = [f" for {name}:" for name in _IFACES]
     parts = []
     for tcp, (b_id, t_id, proto) in (
         (True, ("302013", "302014", "TCP")),
         (False, ("302015", "302016", "UDP")),
     ):
         for inbound in (True, False):
-            part = df.filter((pl.col("proto") == 6) == tcp, pl.col("inbound") == inbound)
-            if not len(part):
+            m = np.flatnonzero(((c["proto"] == 6) == tcp) & (c["inbound"] == inbound))
+            if not len(m):
                 continue
+            ip = {"src": c["src"][m], "dst": c["dst"][m]}
+            port = {"src": c["sport"][m], "dst": c["dport"][m]}
+            paren = {"src": mapped[m], "dst": ip["dst"]}
+            code = {"src": iface["src"][m], "dst": iface["dst"][m]}
             first, second = ("src", "dst") if inbound else ("dst", "src")
-            mapped = pl.col("nat").fill_null(pl.col("src"))
-            paren = {"src": mapped, "dst": pl.col("dst")}
-            ifname = tuple(f" for {name}:" for name in _IFACES)
-            built = [
-                pl.lit(f"Built {'inbound' if inbound else 'outbound'} {proto} connection "),
-                pl.col("connid").cast(pl.String),
-                pl.lit(pl.Series(ifname)).gather(iface[first]),
-                *ip_parts(first, "/"),
-                port_text(ports[first], " ("),
-                *ip_parts(paren[first], "/"),
-                _port_then(ports[first], tuple(f") to {n}:" for n in _IFACES), iface[second]),
-                *ip_parts(second, "/"),
-                port_text(ports[second], " ("),
-                *ip_parts(paren[second], "/"),
-                port_text(ports[second], ")"),
-                user,
-            ]
-            reason = [pl.lit(teardown_reason).gather(pl.col("state").to_physical())] if tcp else []
-            teardown = [
-                pl.lit(f"Teardown {proto} connection "),
-                pl.col("connid").cast(pl.String),
-                pl.lit(pl.Series(ifname)).gather(iface[first]),
-                *ip_parts(first, "/"),
-                _port_then(ports[first], tuple(f" to {n}:" for n in _IFACES), iface[second]),
-                *ip_parts(second, "/"),
-                port_text(ports[second], " duration "),
-                (secs // 3600).cast(pl.String),
-                pl.lit(clock).gather(secs % 3600),
-                (pl.col("ob") + pl.col("rb")).cast(pl.String),
-                *reason,
-                user,
-            ]
-            parts.append(_msg(dev, part, pl.col("ts"), 6, b_id, built))
-            parts.append(_msg(dev, part, pl.col("ts") + pl.col("dur"), 6, t_id, teardown))
-    if not parts:
-        return pl.DataFrame(schema={"_order": pl.Int64, "line": pl.String, "tag": pl.Int32})
-    return pl.concat(parts)
+            ts, delay, tag = c["ts"][m], c["_delay"][m], c["tag"][m]
+            built = _msg_layout(dev, ts, delay, 6, b_id)
+            built.text(f"Built {'inbound' if inbound else 'outbound'} {proto} connection ")
+            built.num(c["connid"][m]).pick(ifname, code[first])
+            built.ip(ip[first]).text("/").num(port[first]).text(" (")
+            built.ip(paren[first]).text("/").num(port[first])
+            built.pick([f") to {n}:" for n in _IFACES], code[second])
+            built.ip(ip[second]).text("/").num(port[second]).text(" (")
+            built.ip(paren[second]).text("/").num(port[second]).text(")").pick(users, ucode[m])
+            parts.append(Lines.of(built, ts + delay, tag))
+            end = ts + c["dur"][m]
+            down = _msg_layout(dev, end, delay, 6, t_id)
+            down.text(f"Teardown {proto} connection ").num(c["connid"][m])
+            down.pick(ifname, code[first]).ip(ip[first]).text("/").num(port[first])
+            down.pick([f" to {n}:" for n in _IFACES], code[second])
+            down.ip(ip[second]).text("/").num(port[second]).text(" duration ")
+            down.num(secs[m] // 3600).pick(clock, secs[m] % 3600).num(c["ob"][m] + c["rb"][m])
+            if tcp:
+                down.pick(teardown_reason, state[m])
+            parts.append(Lines.of(down.pick(users, ucode[m]), end + delay, tag))
+    return parts

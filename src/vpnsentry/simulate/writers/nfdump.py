@@ -10,13 +10,17 @@ is the order flows end.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Final
 
+import numpy as np
+import numpy.typing as npt
 import polars as pl
 
-from vpnsentry.simulate.core import TCP_STATES, US, ip_parts, port_text, text_table
+from vpnsentry.simulate.core import TCP_STATES, US
+from vpnsentry.simulate.layout import Layout, Lines, Table
 from vpnsentry.simulate.writers import Device
-from vpnsentry.simulate.writers.syslog import strf
+from vpnsentry.simulate.writers.syslog import stamp
 
 HEADER: Final = (
     "ts,te,td,sa,da,sp,dp,pr,flg,fwd,stos,ipkt,ibyt,opkt,obyt,in,out,sas,das,smk,dmk,dtos,dir,"
@@ -52,14 +56,14 @@ def header(day: dt.date) -> list[str]:
     return [HEADER]
 
 
-def footer(day: dt.date, rows: pl.DataFrame) -> list[str]:
-    """nfdump's ``Summary`` block for the records in ``rows`` (``_b``/``_p``/``_t0``/``_t1``)."""
-    flows = len(rows)
+def footer(day: dt.date, rows: dict[str, npt.NDArray[np.int64]]) -> list[str]:
+    """nfdump's ``Summary`` block for the day's records (their ``_b``/``_p``/``_t0``/``_t1``)."""
+    flows = len(rows["_b"])
     if not flows:
         return ["Summary", "flows,bytes,packets,avg_bps,avg_pps,avg_bpp", "0,0,0,0,0,0"]
     nbytes = int(rows["_b"].sum())
     pkts = int(rows["_p"].sum())
-    span = max((int(rows["_t1"].max()) - int(rows["_t0"].min())) / US, 1.0)  # type: ignore[arg-type]
+    span = max((int(rows["_t1"].max()) - int(rows["_t0"].min())) / US, 1.0)
     return [
         "Summary",
         "flows,bytes,packets,avg_bps,avg_pps,avg_bpp",
@@ -68,101 +72,57 @@ def footer(day: dt.date, rows: pl.DataFrame) -> list[str]:
     ]
 
 
-def _proto_flags(direction: dict[str, str]) -> pl.Series:
-    """``pr,flg,fwd,stos,`` for every (protocol, state) code pair, indexed by
-    ``proto_code * len(TCP_STATES) + state_code`` (proto_code 0: TCP, 1: UDP, 2: other)."""
-    tcp = [f"TCP,{direction.get(s, '......')},0,0," for s in TCP_STATES]
-    other = [f"{p},......,0,0," for p in ("UDP", "ICMP") for _ in TCP_STATES]
-    return pl.Series([*tcp, *other], dtype=pl.String)
+@functools.cache
+def _proto_flags() -> Table:
+    """``pr,flg,fwd,stos,`` for every (direction, protocol, state), indexed by
+    ``(reverse * 3 + proto_code) * len(TCP_STATES) + state_code`` (proto_code 0: TCP,
+    1: UDP, 2: other)."""
+    rows = []
+    for direction in (_FWD_FLAGS, _REV_FLAGS):
+        rows += [f"TCP,{direction.get(s, '......')},0,0," for s in TCP_STATES]
+        rows += [f"{p},......,0,0," for p in ("UDP", "ICMP") for _ in TCP_STATES]
+    return Table.of(rows)
 
 
-def flow_lines(dev: Device, df: pl.DataFrame) -> pl.DataFrame:
+def flow_lines(dev: Device, df: pl.DataFrame) -> Lines:
     """Forward and (when the responder answered) reverse records for each flow.
 
     Expects the router's ``src_here`` column (the originator is on the exporter's LAN side)
-    for the interface indexes (1 = WAN, 2 = LAN). Every field that comes from a small
-    domain (addresses by halves, ports, protocol and flags, milliseconds, the constant
-    middle with the interface pair) is a table lookup, so a line is one ``concat_str`` of
-    17 pieces.
+    for the interface indexes (1 = WAN, 2 = LAN). Forward records come first, then the
+    reverse ones; the caller orders the file on ``_order`` (arrival at the collector).
     """
-    hdr = pl.when(pl.col("proto") == 6).then(40).otherwise(28)
-    first_reply = pl.min_horizontal(pl.col("dur"), pl.lit(20_000))
+    c = {k: df[k].to_numpy() for k in ("ts", "dur", "src", "dst", "sport", "dport", "proto")}
+    c |= {k: df[k].to_numpy() for k in ("ob", "rb", "op", "rp", "tag", "_delay", "src_here")}
     n_states = len(TCP_STATES)
-    proto_code = (
-        pl.when(pl.col("proto") == 6).then(0).when(pl.col("proto") == 17).then(1).otherwise(2)
-    )
-    pf_code = (proto_code * n_states + pl.col("state").to_physical()).cast(pl.UInt32)
-    fwd = df.select(
-        pl.col("ts").alias("_s"),
-        (pl.col("ts") + pl.col("dur")).alias("_e"),
-        pl.col("src").alias("_sa"),
-        pl.col("dst").alias("_da"),
-        pl.col("sport").alias("_sp"),
-        pl.col("dport").alias("_dp"),
-        pf_code.alias("_pf"),
-        pl.col("op").alias("_p"),
-        (pl.col("ob") + pl.col("op") * hdr).alias("_b"),
-        pl.when(pl.col("src_here")).then(1).otherwise(0).cast(pl.UInt32).alias("_in"),
-        "tag",
-        "_delay",
-    )
-    rev = df.filter(pl.col("rp") > 0).select(
-        (pl.col("ts") + first_reply).alias("_s"),
-        (pl.col("ts") + pl.col("dur")).alias("_e"),
-        pl.col("dst").alias("_sa"),
-        pl.col("src").alias("_da"),
-        pl.col("dport").alias("_sp"),
-        pl.col("sport").alias("_dp"),
-        (pf_code + 3 * n_states).alias("_pf"),
-        pl.col("rp").alias("_p"),
-        (pl.col("rb") + pl.col("rp") * hdr).alias("_b"),
-        pl.when(pl.col("src_here")).then(0).otherwise(1).cast(pl.UInt32).alias("_in"),
-        "tag",
-        "_delay",
-    )
-    rec = pl.concat([fwd, rev])
-    if not len(rec):
-        return rec.select(
-            pl.col("_s").alias("_order"),
-            pl.lit("").alias("line"),
-            "tag",
-            "_b",
-            "_p",
-            pl.col("_s").alias("_t0"),
-            pl.col("_e").alias("_t1"),
-        )
-    s = pl.col("_s") + dev.skew_us
-    e = pl.col("_e") + dev.skew_us
-    td = pl.col("_e") - pl.col("_s")
-    received = e + pl.col("_delay") * 40
-    flags = pl.concat([_proto_flags(_FWD_FLAGS), _proto_flags(_REV_FLAGS)])
+    proto = c["proto"]
+    hdr = np.where(proto == 6, 40, 28)
+    proto_code = np.where(proto == 6, 0, np.where(proto == 17, 1, 2))
+    pf = proto_code * n_states + df["state"].to_physical().to_numpy().astype(np.int64)
+    r = np.flatnonzero(c["rp"] > 0)
+    end = c["ts"] + c["dur"]
+    here = c["src_here"].astype(np.int64)
+    s = np.concatenate([c["ts"], c["ts"][r] + np.minimum(c["dur"][r], 20_000)])
+    e = np.concatenate([end, end[r]])
+    sa = np.concatenate([c["src"], c["dst"][r]])
+    da = np.concatenate([c["dst"], c["src"][r]])
+    sp = np.concatenate([c["sport"], c["dport"][r]])
+    dp = np.concatenate([c["dport"], c["sport"][r]])
+    pfc = np.concatenate([pf, pf[r] + 3 * n_states])
+    pkts = np.concatenate([c["op"], c["rp"][r]])
+    nbytes = np.concatenate([c["ob"] + c["op"] * hdr, (c["rb"] + c["rp"] * hdr)[r]])
+    inside = np.concatenate([here, 1 - here[r]])
+    tag = np.concatenate([c["tag"], c["tag"][r]])
+    delay = np.concatenate([c["_delay"], c["_delay"][r]])
+    ds, de = s + dev.skew_us, e + dev.skew_us
+    td = e - s
+    received = de + delay * 40
     tail = _MIDDLE + dev.ip + ",0/0,1,"
-    in_out = pl.Series([",0,0,1,2" + tail, ",0,0,2,1" + tail], dtype=pl.String)
-    line = pl.concat_str(
-        [
-            pl.lit(strf(rec, s, "%Y-%m-%d %H:%M:%S,")),
-            pl.lit(strf(rec, e, "%Y-%m-%d %H:%M:%S,")),
-            (td // US).cast(pl.String),
-            pl.lit(text_table("ms", ",", ".")).gather(td % US // 1000),
-            *ip_parts("_sa", ","),
-            *ip_parts("_da", ","),
-            port_text("_sp", ","),
-            port_text("_dp", ","),
-            pl.lit(flags).gather(pl.col("_pf")),
-            pl.col("_p").cast(pl.String),
-            pl.lit(","),
-            pl.col("_b").cast(pl.String),
-            pl.lit(in_out).gather(pl.col("_in")),
-            pl.lit(strf(rec, received, "%Y-%m-%d %H:%M:%S.")),
-            pl.lit(text_table("ms")).gather(received % US // 1000),
-        ]
-    )
-    return rec.select(
-        received.alias("_order"),
-        line.alias("line"),
-        "tag",
-        "_b",
-        "_p",
-        pl.col("_s").alias("_t0"),
-        pl.col("_e").alias("_t1"),
-    )
+    lay = Layout(len(s))
+    stamp(lay, ds, "%Y-%m-%d %H:%M:%S").text(",")
+    stamp(lay, de, "%Y-%m-%d %H:%M:%S").text(",")
+    lay.num(td // US).text(".").pad(td % US // 1000, 3).text(",")
+    lay.ip(sa).text(",").ip(da).text(",").num(sp).text(",").num(dp).text(",")
+    lay.pick(_proto_flags(), pfc).num(pkts).text(",").num(nbytes)
+    lay.pick([",0,0,1,2" + tail, ",0,0,2,1" + tail], inside)
+    stamp(lay, received, "%Y-%m-%d %H:%M:%S").text(".").pad(received % US // 1000, 3)
+    return Lines.of(lay, received, tag, _b=nbytes, _p=pkts, _t0=s, _t1=e)

@@ -20,9 +20,12 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Final
 
+import numpy as np
+import numpy.typing as npt
 import polars as pl
 
-from vpnsentry.simulate.core import text_table
+from vpnsentry.simulate.core import US, text_table
+from vpnsentry.simulate.layout import Layout, Table
 from vpnsentry.simulate.writers import Device
 
 _DAY_S: Final = 86400
@@ -70,6 +73,68 @@ def strf(df: pl.DataFrame, us: pl.Expr, fmt: str, tz: str = "UTC") -> pl.Series:
         return df.select(when(us, tz).dt.strftime(fmt)).to_series()
     table = pl.concat([_day_table(fmt, tz, d) for d in days])
     return table.gather(pl.Series(secs - d0 * _DAY_S, dtype=pl.UInt32))
+
+
+_TABLES: OrderedDict[tuple[str, str, int, int], Table] = OrderedDict()
+
+
+def _days_bytes(fmt: str, tz: str, d0: int, d1: int) -> Table:
+    """:func:`_day_table` of days ``d0``..``d1`` as one :class:`Table`, cached (batches of
+    a day's events span the same two or three UTC days)."""
+    key = (fmt, tz, d0, d1)
+    table = _TABLES.get(key)
+    if table is None:
+        days = pl.concat([_day_table(fmt, tz, d) for d in range(d0, d1 + 1)])
+        table = _TABLES[key] = Table.from_series(days)
+        if len(_TABLES) > 64:
+            _TABLES.popitem(last=False)
+    _TABLES.move_to_end(key)
+    return table
+
+
+def stamp(lay: Layout, us: npt.NDArray[np.int64], fmt: str, tz: str = "UTC") -> Layout:
+    """Add UTC microseconds ``us`` formatted to whole seconds with ``fmt`` to ``lay``.
+
+    As in :func:`strf`, lines pick from tables of each day's 86,400 formatted seconds
+    (cached as bytes); times spread over more than a few days (sessions up for weeks)
+    format their distinct seconds only.
+    """
+    secs = us // US
+    if not len(secs):
+        return lay.pick(Table.of([""]), secs)
+    d0, d1 = int(secs.min()) // _DAY_S, int(secs.max()) // _DAY_S
+    if d1 - d0 < 3:
+        return lay.pick(_days_bytes(fmt, tz, d0, d1), secs - d0 * _DAY_S)
+    uniq, codes = np.unique(secs, return_inverse=True)
+    text = pl.select(when(pl.lit(pl.Series(uniq * US)), tz).dt.strftime(fmt)).to_series()
+    return lay.pick(Table.from_series(text), codes.reshape(-1))
+
+
+def frame_layout(
+    lay: Layout,
+    dev: Device,
+    *,
+    arrival: npt.NDArray[np.int64],
+    device_ts: npt.NDArray[np.int64],
+    pri: int,
+    app: str = "-",
+) -> Layout:
+    """The pieces of :func:`frame_parts` added to a :class:`Layout` (numpy times)."""
+    style = dev.header
+    if style == "rfc3339":
+        stamp(lay, arrival, "%Y-%m-%dT%H:%M:%S").text(".").pad(arrival % US, 6)
+        return lay.text(f"+00:00 {dev.ip} ")
+    if style == "bsd":
+        return stamp(lay, arrival, f"%b %e %H:%M:%S {escape(dev.ip)} ")
+    if style == "pri":
+        return lay.text(f"<{pri}>")
+    if style == "rfc5424":
+        lay.text(f"<{pri}>1 ")
+        stamp(lay, device_ts, "%Y-%m-%dT%H:%M:%S", dev.tz).text(".").pad(device_ts % US // 1000, 3)
+        return stamp(lay, device_ts, f"%:z {escape(dev.hostname)} {escape(app)} - - - ", dev.tz)
+    if style == "file":
+        return lay
+    raise ValueError(f"unknown header style {style!r}")
 
 
 def frame_parts(

@@ -10,25 +10,18 @@ written when the connection ends (Zeek logs on removal), so ``_order`` is the en
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Final
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
-from vpnsentry.simulate.core import (
-    TCP_STATES,
-    US,
-    base62,
-    fixed_width_text,
-    ip_parts,
-    mix,
-    port_text,
-    text_table,
-)
+from vpnsentry.simulate.core import TCP_STATES, US, base62, mix
 from vpnsentry.simulate.events import SERVICE_NAMES
+from vpnsentry.simulate.layout import Layout, Lines, Table
 from vpnsentry.simulate.route import SERVICES
 from vpnsentry.simulate.writers import Device
-from vpnsentry.simulate.writers.syslog import strf
 
 FIELDS: Final = (
     "ts",
@@ -103,31 +96,31 @@ def header(day: dt.date) -> list[str]:
     ]
 
 
-def footer(day: dt.date, rows: pl.DataFrame) -> list[str]:
+def footer(day: dt.date, rows: dict[str, npt.NDArray[np.int64]]) -> list[str]:
     """The ``#close`` line written at rotation (the next midnight)."""
     nxt = day + dt.timedelta(days=1)
     return [f"#close\t{nxt.strftime('%Y-%m-%d-00-00-00')}"]
 
 
-def _private(col: str) -> pl.Expr:
-    x = pl.col(col).cast(pl.Int64)
+def _private(ip: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     return (
-        ((x >= 0x0A000000) & (x <= 0x0AFFFFFF))
-        | ((x >= 0xAC100000) & (x <= 0xAC1FFFFF))
-        | ((x >= 0xC0A80000) & (x <= 0xC0A8FFFF))
-    )
+        ((ip >= 0x0A000000) & (ip <= 0x0AFFFFFF))
+        | ((ip >= 0xAC100000) & (ip <= 0xAC1FFFFF))
+        | ((ip >= 0xC0A80000) & (ip <= 0xC0A8FFFF))
+    ).astype(np.int64)
 
 
-def _service_table() -> pl.Series:
+@functools.cache
+def _service_table() -> Table:
     """``proto\tservice\t`` per service code (a service has one protocol)."""
     names = {6: "tcp", 17: "udp"}
-    return pl.Series(
-        [f"{names.get(SERVICES[s].proto, 'icmp')}\t{SERVICES[s].zeek}\t" for s in SERVICE_NAMES],
-        dtype=pl.String,
+    return Table.of(
+        [f"{names.get(SERVICES[s].proto, 'icmp')}\t{SERVICES[s].zeek}\t" for s in SERVICE_NAMES]
     )
 
 
-def _state_table() -> pl.Series:
+@functools.cache
+def _state_table() -> Table:
     """``conn_state\tlocal_orig\tlocal_resp\tmissed_bytes\thistory\t`` per code
     ``((udp * n_states + state) * 2 + local_orig) * 2 + local_resp``."""
     rows = []
@@ -137,61 +130,26 @@ def _state_table() -> pl.Series:
                 for lr in "FT":
                     history = _HISTORY.get((proto, state), "-")
                     rows.append(f"{state}\t{lo}\t{lr}\t0\t{history}\t")
-    return pl.Series(rows, dtype=pl.String)
+    return Table.of(rows)
 
 
-def conn_lines(dev: Device, df: pl.DataFrame) -> pl.DataFrame:
-    """One ``conn.log`` row per flow, ordered (by the caller) on the flow's end.
-
-    Tabs are part of the looked-up pieces (times, addresses, ports, the service and the
-    state block), so a row is one ``concat_str`` of 24 pieces.
-    """
-    n = len(df)
-    h = mix(df["ts"].to_numpy(), df["src"].to_numpy(), df["sport"].to_numpy(), len(dev.id))
-    uid = np.concatenate(
-        [
-            np.full((n, 1), ord("C"), dtype=np.uint8),
-            base62(h, 17),
-            np.full((n, 1), ord("\t"), dtype=np.uint8),
-        ],
-        axis=1,
-    )
-    udp = (pl.col("proto") == 17).cast(pl.UInt32)
-    state = (
-        ((udp * len(TCP_STATES) + pl.col("state").to_physical()) * 2 + _private("src")) * 2
-        + _private("dst")
-    ).cast(pl.UInt32)
-    hdr = pl.when(pl.col("proto") == 6).then(40).otherwise(28)
-    ts = pl.col("ts") + dev.skew_us
-    body = pl.concat_str(
-        [
-            pl.lit(strf(df, ts, "%s.")),
-            pl.lit(text_table("us", "\t")).gather(ts % US),
-            pl.col("_uid"),
-            *ip_parts("src", "\t"),
-            port_text("sport", "\t"),
-            *ip_parts("dst", "\t"),
-            port_text("dport", "\t"),
-            pl.lit(_service_table()).gather(pl.col("svc_id")),
-            (pl.col("dur") // US).cast(pl.String),
-            pl.lit(text_table("us", "\t", ".")).gather(pl.col("dur") % US),
-            pl.col("ob").cast(pl.String),
-            pl.lit("\t"),
-            pl.col("rb").cast(pl.String),
-            pl.lit("\t"),
-            pl.lit(_state_table()).gather(state),
-            pl.col("op").cast(pl.String),
-            pl.lit("\t"),
-            (pl.col("ob") + pl.col("op") * hdr).cast(pl.String),
-            pl.lit("\t"),
-            pl.col("rp").cast(pl.String),
-            pl.lit("\t"),
-            (pl.col("rb") + pl.col("rp") * hdr).cast(pl.String),
-            pl.lit("\t(empty)"),
-        ]
-    )
-    return df.with_columns(fixed_width_text(uid).alias("_uid")).select(
-        (pl.col("ts") + pl.col("dur") + dev.skew_us).alias("_order"),
-        body.alias("line"),
-        pl.col("tag"),
-    )
+def conn_lines(dev: Device, df: pl.DataFrame) -> Lines:
+    """One ``conn.log`` row per flow, ordered (by the caller) on the flow's end."""
+    c = {k: df[k].to_numpy() for k in ("ts", "dur", "src", "sport", "dst", "dport", "proto")}
+    c |= {k: df[k].to_numpy() for k in ("svc_id", "ob", "rb", "op", "rp", "tag")}
+    ts = c["ts"] + dev.skew_us
+    h = mix(c["ts"], c["src"], c["sport"], len(dev.id))
+    src, dst = c["src"].astype(np.int64), c["dst"].astype(np.int64)
+    udp = (c["proto"] == 17).astype(np.int64)
+    code = df["state"].to_physical().to_numpy().astype(np.int64)
+    state = ((udp * len(TCP_STATES) + code) * 2 + _private(src)) * 2 + _private(dst)
+    hdr = np.where(c["proto"] == 6, 40, 28)
+    lay = Layout(len(df))
+    lay.num(ts // US).text(".").pad(ts % US, 6).text("\tC").fixed(base62(h, 17))
+    lay.text("\t").ip(src).text("\t").num(c["sport"]).text("\t")
+    lay.ip(dst).text("\t").num(c["dport"]).text("\t")
+    lay.pick(_service_table(), c["svc_id"]).num(c["dur"] // US).text(".").pad(c["dur"] % US, 6)
+    lay.text("\t").num(c["ob"]).text("\t").num(c["rb"]).text("\t").pick(_state_table(), state)
+    lay.num(c["op"]).text("\t").num(c["ob"] + c["op"] * hdr).text("\t").num(c["rp"])
+    lay.text("\t").num(c["rb"] + c["rp"] * hdr).text("\t(empty)")
+    return Lines.of(lay, c["ts"] + c["dur"] + dev.skew_us, c["tag"])
