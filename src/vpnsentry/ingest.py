@@ -11,7 +11,8 @@ import datetime as dt
 import hashlib
 import os
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ import polars as pl
 
 from vpnsentry.collect.files import (
     HEAD_BYTES,
+    Chunk,
     FileIdentity,
     SourceFile,
     expand,
@@ -37,6 +39,8 @@ from vpnsentry.store.store import Range, Store, Writer
 #: small machines (and lets the crash test commit often).
 COMMIT_ROWS = int(os.environ.get("VPNSENTRY_COMMIT_ROWS", "250000"))
 COMMIT_BYTES = 64 * 1024 * 1024
+#: Chunks parsed at once (``VPNSENTRY_PARSE_THREADS``): one per core, at most four.
+PARSE_THREADS = int(os.environ.get("VPNSENTRY_PARSE_THREADS", str(min(4, os.cpu_count() or 1))))
 
 
 #: The line counters of a file, in the order reports show them: lines read this run =
@@ -227,13 +231,8 @@ def _ingest_file(
     if ident.head_len < HEAD_BYTES and ident.head_len not in lengths:
         lengths.append(ident.head_len)
         lengths.sort()
-    line_no = done_lines + 1
-    for chunk in read_chunks(src, start):
-        out = parse_chunk(
-            parser, chunk.lines, chunk.offsets, ctx, first_line=line_no, strict=strict
-        )
+    for chunk, out in _parsed(src, start, parser, ctx, done_lines + 1, strict):
         n = len(chunk.lines)
-        line_no += n
         fstats.lines += n
         fstats.parsed += out.parsed
         fstats.quarantined += out.quarantined
@@ -254,6 +253,47 @@ def _ingest_file(
     if fstats.replaced_bytes:
         fstats.problems.append(f"{fstats.replaced_bytes} undecodable bytes replaced by U+FFFD")
     return fstats
+
+
+def _parsed(
+    src: SourceFile,
+    start: int,
+    parser: Parser | None,
+    ctx: ParseContext,
+    first_line: int,
+    strict: bool,
+) -> Iterator[tuple[Chunk, ChunkOutput]]:
+    """The file's chunks from ``start`` with their parse results, in file order.
+
+    Chunks are parsed on ``PARSE_THREADS`` threads while the next ones are read: the
+    tokenizer kernels and Polars release the GIL, so a 2-core machine parses two chunks at
+    once. At most ``PARSE_THREADS + 1`` chunks are in flight, which bounds memory.
+    """
+    with ThreadPoolExecutor(PARSE_THREADS, "vpnsentry-parse") as pool:
+        pending: deque[tuple[Chunk, Future[ChunkOutput]]] = deque()
+        line_no = first_line
+        try:
+            for chunk in read_chunks(src, start):
+                fut = pool.submit(
+                    parse_chunk,
+                    parser,
+                    chunk.lines,
+                    chunk.offsets,
+                    ctx,
+                    first_line=line_no,
+                    strict=strict,
+                )
+                pending.append((chunk, fut))
+                line_no += len(chunk.lines)
+                if len(pending) > PARSE_THREADS:
+                    done, fut = pending.popleft()
+                    yield done, fut.result()
+            while pending:
+                done, fut = pending.popleft()
+                yield done, fut.result()
+        finally:
+            for _, fut in pending:
+                fut.cancel()
 
 
 def _check_tz(tz: str) -> None:

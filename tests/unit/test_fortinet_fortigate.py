@@ -4,6 +4,7 @@ values, and the vectorized path agreeing with the quote-aware tokenizer."""
 from __future__ import annotations
 
 import random
+import re
 from typing import Any
 
 import polars as pl
@@ -201,8 +202,7 @@ _HEADER_TOKENS = 11  # <PRI>date ... vd
 @settings(max_examples=25, deadline=None)
 @given(st.randoms(use_true_random=False))
 def test_traffic_fields_are_found_in_any_order(rnd: random.Random) -> None:
-    tokens = fg._TOKEN.findall(TRAFFIC)
-    text = [f"{k}={v}" for k, v in tokens]
+    text = re.findall(r'[A-Za-z_][\w.-]*=(?:"[^"]*"|[^ "]*)', TRAFFIC)
     head, body = text[:_HEADER_TOKENS], text[_HEADER_TOKENS:]
     rnd.shuffle(body)
     shuffled = "<189>" + " ".join(head + body)
@@ -243,16 +243,6 @@ def test_key_text_in_a_url_is_not_a_field() -> None:
     row = one(line)
     assert (row["event.action"], row["source.ip"]) == ("pass", "198.51.100.6")
     assert "user.name" not in row
-
-
-def test_the_vectorized_path_agrees_with_the_tokenizer(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every golden line parsed as a trap (Python tokenizer) gives the same row."""
-    lines = [ln for case in sorted(CASES.glob("*.log")) for ln in read_lines(case)]
-    fast = parse_rows("fortinet_fortigate", lines)
-    monkeypatch.setattr(fg, "_TRAP", "")  # every line looks like a trap
-    slow = parse_rows("fortinet_fortigate", lines)
-    diff = [(ln, a, b) for ln, a, b in zip(lines, fast, slow, strict=True) if a != b]
-    assert not diff, diff[:3]
 
 
 def test_fates_and_dropped_values() -> None:

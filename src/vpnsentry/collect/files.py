@@ -20,6 +20,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from vpnsentry.arrowviews import view_column
 from vpnsentry.errors import InputError
 
 #: Bytes read per chunk. Large enough to amortise per-chunk overhead in the parsers, small
@@ -185,31 +186,46 @@ def decode_lines(data: bytes) -> tuple[pl.Series, np.ndarray, int]:
 
     Returns the lines (terminating LF/CRLF removed), each line's start offset within
     ``data``, and how many undecodable bytes were replaced by U+FFFD. Valid UTF-8, the
-    normal case, is wrapped as an Arrow string array in place (one pass to find newlines,
-    one to validate); only invalid input is decoded with replacement and re-encoded, which
-    may change byte lengths, so offsets always come from the original bytes.
+    normal case, is validated in one pass and wrapped as Arrow string views into ``data``
+    by one compiled pass (no copy of the text); only invalid input is decoded with
+    replacement and re-encoded, which may change byte lengths, so offsets always come from
+    the original bytes.
     """
+    n = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
+    if len(data) < 2**31 and _valid_utf8(data):
+        from vpnsentry import jit  # numba loads here, on first use, not at start-up
+
+        starts = np.empty(n, dtype=np.int64)
+        views = np.zeros(n * 16, dtype=np.uint8)
+        raw = np.frombuffer(data, dtype=np.uint8)
+        jit.line_views(raw, n, starts, views, views.view(np.uint32))
+        return view_column("line", views, raw, None), starts, 0
     raw = np.frombuffer(data, dtype=np.uint8)
     nl = np.flatnonzero(raw == 10)
-    n = len(nl) + (0 if data.endswith(b"\n") or not data else 1)
     starts = np.zeros(n, dtype=np.int64)
     if n > 1:
         starts[1:] = nl[: n - 1] + 1
-    replaced = 0
-    try:
-        arr = _string_array(data, starts, n)
-        arr.validate(full=True)
-    except pa.ArrowInvalid:
-        text = data.decode("utf-8", errors="replace")
-        replaced = max(text.count("\ufffd") - data.count(b"\xef\xbf\xbd"), 0)
-        buf = text.encode("utf-8")
-        nl2 = np.flatnonzero(np.frombuffer(buf, dtype=np.uint8) == 10)
-        starts2 = np.zeros(n, dtype=np.int64)
-        if n > 1:
-            starts2[1:] = nl2[: n - 1] + 1
-        arr = _string_array(buf, starts2, n)
-    trimmed = pc.utf8_rtrim(arr, characters="\r\n")
+    text = data.decode("utf-8", errors="replace")
+    replaced = max(text.count("\ufffd") - data.count(b"\xef\xbf\xbd"), 0)
+    buf = text.encode("utf-8")
+    nl2 = np.flatnonzero(np.frombuffer(buf, dtype=np.uint8) == 10)
+    starts2 = np.zeros(n, dtype=np.int64)
+    if n > 1:
+        starts2[1:] = nl2[: n - 1] + 1
+    trimmed = pc.utf8_rtrim(_string_array(buf, starts2, n), characters="\r\n")
     return pl.Series("line", trimmed), starts, replaced
+
+
+def _valid_utf8(data: bytes) -> bool:
+    """Whether ``data`` is valid UTF-8 (Arrow's validator: one vectorized pass)."""
+    whole = pa.LargeStringArray.from_buffers(
+        1, pa.py_buffer(np.array([0, len(data)], dtype=np.int64)), pa.py_buffer(data)
+    )
+    try:
+        whole.validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
 
 
 def _string_array(buf: bytes, starts: np.ndarray, n: int) -> pa.LargeStringArray:
