@@ -404,14 +404,17 @@ class _Values:
         value. ``0.0.0.0`` (FortiOS for "none", e.g. ``transip`` of sniffer traffic) is
         absent, not dropped; so is an empty value."""
         raw = self._present(col)
+        if raw.null_count() == len(raw):
+            return raw
         v4 = raw.str.contains(_IPV4)
         six = raw.filter(~v4 & raw.str.contains(":", literal=True)).unique().to_list()
-        out = pl.select(
-            pl.when(v4)
-            .then(raw)
-            .otherwise(raw.replace_strict({v: _canon_ipv6(v) for v in six}, default=None))
-        ).to_series()
-        self.dropped += int((raw.is_not_null() & out.is_null()).sum())
+        other = (
+            raw.replace_strict({v: _canon_ipv6(v) for v in six}, default=None)
+            if six
+            else pl.lit(None, pl.String)
+        )
+        out = pl.select(pl.when(v4).then(raw).otherwise(other)).to_series()
+        self.dropped += out.null_count() - raw.null_count()
         return pl.select(pl.when(out != "0.0.0.0").then(out)).to_series()  # noqa: S104
 
     def number(self, col: str, high: int, dtype: pl.DataType) -> pl.Series:
@@ -559,7 +562,12 @@ def _events(df: pl.DataFrame) -> tuple[pl.DataFrame, int]:
     text = pl.col("_text")
     way = pl.col("_way")
     df = df.with_columns(
-        *(_absent(pl.col(k)).alias(k) for k in _ALL_KEYS if k not in _HEAD_KEYS),
+        # (keys no row of the chunk has are left as they are: null)
+        *(
+            _absent(pl.col(k)).alias(k)
+            for k in _ALL_KEYS
+            if k not in _HEAD_KEYS and df[k].null_count() < len(df)
+        ),
         pl.coalesce("msg", "desc").str.to_lowercase().alias("_text"),
     ).with_columns(
         (pl.col("subtype") == "vpn").fill_null(False).alias("_vpn"),
