@@ -44,7 +44,7 @@ _FIXED: Final = 5  # b bytes from column a of the fixed-width byte matrix
 _SKIP: Final = 6  # when column a is 0, skip the next b ops
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Table:
     """Strings as one byte buffer plus offsets, for :meth:`Layout.pick`."""
 
@@ -61,6 +61,20 @@ class Table:
         offs = np.zeros(len(encoded) + 1, dtype=np.int64)
         offs[1:] = np.cumsum([len(e) for e in encoded])
         return Table(np.frombuffer(b"".join(encoded), dtype=np.uint8).copy(), offs)
+
+    @staticmethod
+    def join(tables: Sequence[Table]) -> Table:
+        """The entries of ``tables`` one after the other."""
+        if len(tables) == 1:
+            return tables[0]
+        shift = np.cumsum([0] + [len(t.data) for t in tables[:-1]])
+        offs = [tables[0].offs[:1]] + [t.offs[1:] + k for t, k in zip(tables, shift, strict=True)]
+        return Table(np.concatenate([t.data for t in tables]), np.concatenate(offs))
+
+    @functools.cached_property
+    def widest(self) -> int:
+        """The length of the longest entry."""
+        return int(np.diff(self.offs).max(initial=0))
 
     @staticmethod
     def from_series(s: pl.Series) -> Table:
@@ -117,6 +131,7 @@ class Layout:
         self._tables: list[tuple[Table, int]] = []  # each table once, with its base in toff
         self._big: list[Table] = []
         self._maxlen = 0  # an upper bound of a line's length
+        self._sealed = 0  # ops before this index are not extended (an optional run ended)
 
     def _col(self, values: npt.ArrayLike) -> int:
         arr = np.asarray(values)
@@ -137,7 +152,8 @@ class Layout:
         """Literal text."""
         raw = s.encode("utf-8")
         if raw:
-            if self._ops and self._ops[-1][0] == _LIT and self._blob_len == sum(self._ops[-1][1:]):
+            last = self._ops[-1] if len(self._ops) > self._sealed else None
+            if last and last[0] == _LIT and self._blob_len == last[1] + last[2]:
                 _, a, b = self._ops.pop()
                 self._ops.append((_LIT, a, b + len(raw)))
                 self._bytes(raw)
@@ -172,7 +188,7 @@ class Layout:
             raise IndexError(f"codes {int(c.min())}..{int(c.max())} outside a table of {len(tab)}")
         if c.ndim == 0 and not 0 <= int(c) < len(tab):
             raise IndexError(f"code {int(c)} outside a table of {len(tab)}")
-        self._maxlen += int(np.diff(tab.offs).max(initial=0))
+        self._maxlen += tab.widest
         slot = next((k for k, t in enumerate(self._big) if t is tab), -1)
         if slot < 0 and len(tab.data) > _BIG_BYTES and len(self._big) < _BIG_SLOTS:
             self._big.append(tab)
@@ -203,8 +219,10 @@ class Layout:
         """The pieces ``build`` adds, only on lines where ``present`` is true."""
         at = len(self._ops)
         self._ops.append((_SKIP, self._col(np.asarray(present).astype(np.int64)), 0))
+        self._sealed = len(self._ops)
         build(self)
         self._ops[at] = (_SKIP, self._ops[at][1], len(self._ops) - at - 1)
+        self._sealed = len(self._ops)
         return self
 
     def render(self) -> tuple[U8, I64]:

@@ -20,11 +20,13 @@ parser reads them the same way (and so does Elastic's pipeline).
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
-from vpnsentry.simulate.core import US, ip_text
+from vpnsentry.simulate.core import TCP_STATES, US, ip_text
+from vpnsentry.simulate.layout import Layout, Lines, vocab
 from vpnsentry.simulate.writers import Device
-from vpnsentry.simulate.writers.syslog import frame, strf
+from vpnsentry.simulate.writers.syslog import frame, frame_layout, stamp, strf
 
 #: syslog facility local7 (FortiOS default), severities by ``level``.
 _PRI = {"information": 190, "notice": 189, "warning": 188, "alert": 185}
@@ -305,90 +307,56 @@ def admin_lines(dev: Device, df: pl.DataFrame) -> pl.DataFrame:
     return pl.concat(out)
 
 
-def traffic_lines(dev: Device, df: pl.DataFrame) -> pl.DataFrame:
+def traffic_lines(dev: Device, df: pl.DataFrame) -> Lines:
     """``type="traffic" subtype="forward"`` at the end of each flow through the gateway.
 
     Expects the router's columns: ``srcintf``/``dstintf``, their roles, ``srccountry``/
     ``dstcountry`` names, ``policyid``, ``forti`` (service name), ``nat`` (UInt32 or null)
-    and ``sessionid``.
+    and ``sessionid``. Assembled as a :class:`Layout` (the busiest FortiGate message).
     """
-    action = pl.col("state").replace_strict(_ACTION, default="close")
-    action = pl.when(pl.col("proto") == 17).then(pl.lit("accept")).otherwise(action)
-    user = (
-        pl.when(pl.col("user").is_null())
-        .then(pl.lit(""))
-        .otherwise(
-            pl.concat_str(
-                [
-                    pl.lit(' user="'),
-                    pl.col("user"),
-                    pl.lit('" group="'),
-                    pl.col("group"),
-                    pl.lit('"'),
-                ]
-            )
-        )
+    c = {k: df[k].to_numpy() for k in ("ts", "dur", "src", "sport", "dst", "dport", "proto")}
+    c |= {k: df[k].to_numpy() for k in ("sessionid", "policyid", "ob", "rb", "op", "rp")}
+    c |= {k: df[k].to_numpy() for k in ("tag", "_delay")}
+    end = c["ts"] + c["dur"]
+    dts = end + dev.skew_us
+    arrival = end + c["_delay"]
+    actions = [_ACTION[s] for s in TCP_STATES]
+    action = np.where(
+        c["proto"] == 17, len(actions), df["state"].to_physical().to_numpy().astype(np.int64)
     )
-    nat = (
-        pl.when(pl.col("nat").is_null())
-        .then(pl.lit(' trandisp="noop"'))
-        .otherwise(
-            pl.concat_str(
-                [
-                    pl.lit(' trandisp="snat" transip='),
-                    _ip("nat"),
-                    pl.lit(" transport="),
-                    pl.col("sport").cast(pl.String),
-                ]
-            )
-        )
+    has_user = df["user"].is_not_null().to_numpy()
+    has_nat = df["nat"].is_not_null().to_numpy()
+    nat = df["nat"].fill_null(0).to_numpy()
+    lay = Layout(len(df))
+    frame_layout(lay, dev, arrival=arrival, device_ts=dts, pri=_PRI["notice"])
+    stamp(lay, dts, "date=%Y-%m-%d time=%H:%M:%S", dev.tz)
+    lay.text(f' devname="{dev.hostname}" devid="{dev.serial}" eventtime=')
+    lay.num(dts * 1000 + dts % 997).text(' tz="')
+    stamp(lay, dts, "%z", dev.tz)
+    lay.text('" logid="0000000013" type="traffic" subtype="forward" level="notice" vd="root" ')
+    lay.text("srcip=").ip(c["src"]).text(" srcport=").num(c["sport"])
+    for label, col in (("srcintf", "srcintf"), ("srcintfrole", "srcintfrole")):
+        lay.text(f' {label}="').pick(*vocab(df[col])).text('"')
+    lay.text(" dstip=").ip(c["dst"]).text(" dstport=").num(c["dport"])
+    for col in ("dstintf", "dstintfrole", "srccountry", "dstcountry"):
+        lay.text(f' {col}="').pick(*vocab(df[col])).text('"')
+    lay.text(" sessionid=").num(c["sessionid"]).text(" proto=").num(c["proto"])
+    lay.text(' action="').pick([*actions, "accept"], action).text('" policyid=')
+    lay.num(c["policyid"]).text(' policytype="policy"')
+    users, groups = vocab(df["user"]), vocab(df["group"])
+    lay.optional(
+        has_user,
+        lambda w: w.text(' user="').pick(*users).text('" group="').pick(*groups).text('"'),
     )
-    rest = [
-        pl.lit("srcip="),
-        _ip("src"),
-        pl.lit(" srcport="),
-        pl.col("sport").cast(pl.String),
-        pl.lit(' srcintf="'),
-        pl.col("srcintf"),
-        pl.lit('" srcintfrole="'),
-        pl.col("srcintfrole"),
-        pl.lit('" dstip='),
-        _ip("dst"),
-        pl.lit(" dstport="),
-        pl.col("dport").cast(pl.String),
-        pl.lit(' dstintf="'),
-        pl.col("dstintf"),
-        pl.lit('" dstintfrole="'),
-        pl.col("dstintfrole"),
-        pl.lit('" srccountry="'),
-        pl.col("srccountry"),
-        pl.lit('" dstcountry="'),
-        pl.col("dstcountry"),
-        pl.lit('" sessionid='),
-        pl.col("sessionid").cast(pl.String),
-        pl.lit(" proto="),
-        pl.col("proto").cast(pl.String),
-        pl.lit(' action="'),
-        action,
-        pl.lit('" policyid='),
-        pl.col("policyid").cast(pl.String),
-        pl.lit(' policytype="policy"'),
-        user,
-        pl.lit(' service="'),
-        pl.col("forti"),
-        pl.lit('"'),
-        nat,
-        pl.lit(" duration="),
-        (pl.col("dur") // US).cast(pl.String),
-        pl.lit(" sentbyte="),
-        (pl.col("ob") + pl.col("op") * 40).cast(pl.String),
-        pl.lit(" rcvdbyte="),
-        (pl.col("rb") + pl.col("rp") * 40).cast(pl.String),
-        pl.lit(" sentpkt="),
-        pl.col("op").cast(pl.String),
-        pl.lit(" rcvdpkt="),
-        pl.col("rp").cast(pl.String),
-        pl.lit(' appcat="unscanned"'),
-    ]
-    end = pl.col("ts") + pl.col("dur")
-    return _wrap(dev, df, end, "0000000013", "traffic", "forward", "notice", rest)
+    lay.text(' service="').pick(*vocab(df["forti"])).text('"')
+    lay.optional(
+        has_nat,
+        lambda w: w.text(' trandisp="snat" transip=').ip(nat).text(" transport=").num(c["sport"]),
+    )
+    lay.optional(~has_nat, lambda w: w.text(' trandisp="noop"'))
+    lay.text(" duration=").num(c["dur"] // US)
+    lay.text(" sentbyte=").num(c["ob"] + c["op"] * 40)
+    lay.text(" rcvdbyte=").num(c["rb"] + c["rp"] * 40)
+    lay.text(" sentpkt=").num(c["op"]).text(" rcvdpkt=").num(c["rp"])
+    lay.text(' appcat="unscanned"')
+    return Lines.of(lay, arrival, c["tag"])

@@ -17,6 +17,9 @@ time plus the device's clock skew. Both are seconds at most, as on a healthy net
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
+import re
 from collections import OrderedDict
 from typing import Final
 
@@ -75,35 +78,68 @@ def strf(df: pl.DataFrame, us: pl.Expr, fmt: str, tz: str = "UTC") -> pl.Series:
     return table.gather(pl.Series(secs - d0 * _DAY_S, dtype=pl.UInt32))
 
 
-_TABLES: OrderedDict[tuple[str, str, int, int], Table] = OrderedDict()
+_TABLES: OrderedDict[tuple[str, str, int], Table] = OrderedDict()
+_JOINED: OrderedDict[tuple[str, str, int, int], Table] = OrderedDict()
 
 
 def _days_bytes(fmt: str, tz: str, d0: int, d1: int) -> Table:
-    """:func:`_day_table` of days ``d0``..``d1`` as one :class:`Table`, cached (batches of
-    a day's events span the same two or three UTC days)."""
+    """:func:`_day_table` of days ``d0``..``d1`` as one :class:`Table`; each day is
+    formatted and converted once, and the last few joined ranges are kept (the batches of a
+    day span the same two or three UTC days)."""
     key = (fmt, tz, d0, d1)
-    table = _TABLES.get(key)
-    if table is None:
-        days = pl.concat([_day_table(fmt, tz, d) for d in range(d0, d1 + 1)])
-        table = _TABLES[key] = Table.from_series(days)
-        if len(_TABLES) > 64:
-            _TABLES.popitem(last=False)
-    _TABLES.move_to_end(key)
-    return table
+    hit = _JOINED.get(key)
+    if hit is not None:
+        _JOINED.move_to_end(key)
+        return hit
+    days = []
+    for d in range(d0, d1 + 1):
+        day_key = (fmt, tz, d)
+        table = _TABLES.get(day_key)
+        if table is None:
+            table = _TABLES[day_key] = Table.from_series(_day_table(fmt, tz, d))
+            if len(_TABLES) > _CACHE_DAYS:
+                _TABLES.popitem(last=False)
+        _TABLES.move_to_end(day_key)
+        days.append(table)
+    joined = _JOINED[key] = Table.join(days)
+    if len(_JOINED) > 16:
+        _JOINED.popitem(last=False)
+    return joined
+
+
+def _clock_only(fmt: str) -> bool:
+    """Whether ``fmt`` uses no directive but hours, minutes and seconds."""
+    return set(re.findall(r"%.", fmt)) <= {"%H", "%M", "%S", "%%"}
+
+
+@functools.cache
+def _clock(fmt: str) -> Table:
+    """``fmt`` (time of day only) for each of the 86,400 seconds of a day."""
+    return Table.from_series(_day_table(fmt, "UTC", 0))
 
 
 def stamp(lay: Layout, us: npt.NDArray[np.int64], fmt: str, tz: str = "UTC") -> Layout:
     """Add UTC microseconds ``us`` formatted to whole seconds with ``fmt`` to ``lay``.
 
-    As in :func:`strf`, lines pick from tables of each day's 86,400 formatted seconds
-    (cached as bytes); times spread over more than a few days (sessions up for weeks)
-    format their distinct seconds only.
+    In UTC, a format whose time of day comes last (``%b %d %Y %H:%M:%S …``) is two picks:
+    the date part from the few days spanned, the rest from one table of a day's 86,400
+    seconds made once. Otherwise, as in :func:`strf`, a busy day's lines pick from a table
+    of its formatted seconds (cached as bytes), and a few lines, or times spread over more
+    than a few days, format their distinct seconds only.
     """
     secs = us // US
     if not len(secs):
         return lay.pick(Table.of([""]), secs)
     d0, d1 = int(secs.min()) // _DAY_S, int(secs.max()) // _DAY_S
-    if d1 - d0 < 3:
+    split = fmt.find("%H")
+    if tz == "UTC" and split >= 0 and _clock_only(fmt[split:]) and d1 - d0 <= 400:
+        day = secs // _DAY_S
+        epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+        dates = [(epoch + dt.timedelta(days=d)).strftime(fmt[:split]) for d in range(d0, d1 + 1)]
+        lay.pick(dates, day - d0)
+        return lay.pick(_clock(fmt[split:]), secs - day * _DAY_S)
+    cached = all((fmt, tz, d) in _TABLES for d in range(d0, d1 + 1))
+    if d1 - d0 < 3 and (cached or len(secs) >= _TABLE_MIN * (d1 - d0 + 1)):
         return lay.pick(_days_bytes(fmt, tz, d0, d1), secs - d0 * _DAY_S)
     uniq, codes = np.unique(secs, return_inverse=True)
     text = pl.select(when(pl.lit(pl.Series(uniq * US)), tz).dt.strftime(fmt)).to_series()
