@@ -63,6 +63,7 @@ from typing import Final
 
 import polars as pl
 
+from vpnsentry.ecs import UTC_TS
 from vpnsentry.parse.base import ParseContext, Parser, ParseResult, Reason, register
 from vpnsentry.parse.fields import canon_ipv6
 from vpnsentry.parse.timeparse import parse_bsd, parse_iso, plausible
@@ -692,8 +693,14 @@ def _with_header(tagged: pl.DataFrame, ctx: ParseContext) -> pl.DataFrame:
     g = heads.with_columns(pl.col("head").str.extract_groups(_HEAD_RE).alias("_h")).unnest("_h")
     has2 = pl.col("mon2").is_not_null() | pl.col("iso2").is_not_null()
     has1 = pl.col("mon1").is_not_null() | pl.col("iso1").is_not_null()
+    # A stamp is converted only where some header has one (each conversion is costly, and
+    # ``when`` evaluates every branch on every row); the device's own (2) wins.
+    ts = pl.lit(None, UTC_TS)
+    for n, has in ((1, has1), (2, has2)):
+        if g[f"mon{n}"].null_count() + g[f"iso{n}"].null_count() < 2 * len(g):
+            ts = pl.when(has).then(_stamp_time(n, ctx, g)).otherwise(ts)
     g = g.with_columns(
-        pl.when(has2).then(_stamp_time(2, ctx)).otherwise(_stamp_time(1, ctx)).alias("_ts"),
+        ts.alias("_ts"),
         (has1 | has2).alias("_has_stamp"),
         pl.when(has2).then(_is_zoned(2)).otherwise(_is_zoned(1)).fill_null(False).alias("_zoned"),
         pl.when(pl.col("pid").is_null()).then(pl.col("host")).alias("_host"),
@@ -708,18 +715,23 @@ def _is_zoned(n: int) -> pl.Expr:
     return pl.col(f"zone{n}").is_not_null() | iso.str.contains(r"(?:Z|[+-]\d{2}:?\d{2})$")
 
 
-def _stamp_time(n: int, ctx: ParseContext) -> pl.Expr:
-    """UTC time of header stamp ``n``: its own zone when it names one, else ``ctx.tz``."""
+def _stamp_time(n: int, ctx: ParseContext, g: pl.DataFrame) -> pl.Expr:
+    """UTC time of header stamp ``n``: its own zone when it names one, else ``ctx.tz``
+    (ISO stamps converted only if ``g`` has some)."""
     year = pl.col(f"year{n}").fill_null(pl.lit(str(ctx.year)))
     parts = (pl.col(f"mon{n}"), pl.col(f"day{n}"), year, pl.col(f"clock{n}"))
     offset = pl.col(f"zone{n}").replace_strict(_ZONE_OFFSETS, default=None, return_dtype=pl.Int64)
-    in_utc = parse_bsd(*parts, "UTC", ctx.now) - pl.duration(minutes=offset)
-    bsd = pl.when(offset.is_not_null()).then(in_utc).otherwise(parse_bsd(*parts, ctx.tz, ctx.now))
-    return (
-        pl.when(pl.col(f"iso{n}").is_not_null())
-        .then(parse_iso(pl.col(f"iso{n}"), ctx.tz))
-        .otherwise(bsd)
-    )
+    if ctx.tz == "UTC":  # one parse: a named zone only shifts it
+        bsd = parse_bsd(*parts, "UTC", ctx.now) - pl.duration(minutes=offset.fill_null(0))
+    else:
+        in_utc = parse_bsd(*parts, "UTC", ctx.now) - pl.duration(minutes=offset)
+        bsd = (
+            pl.when(offset.is_not_null()).then(in_utc).otherwise(parse_bsd(*parts, ctx.tz, ctx.now))
+        )
+    iso = pl.col(f"iso{n}")
+    if g[f"iso{n}"].null_count() == len(g):
+        return bsd
+    return pl.when(iso.is_not_null()).then(parse_iso(iso, ctx.tz)).otherwise(bsd)
 
 
 # --------------------------------------------------------------------------------------
