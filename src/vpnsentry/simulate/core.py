@@ -253,8 +253,7 @@ def text_table(kind: str, suffix: str = "", prefix: str = "") -> pl.Series:
     integer costs about as much as a piece, so a value from a small domain is rendered once
     here and lines gather it by index (one piece instead of a cast, a pad and a separator).
     ``kind``: ``hi`` ("a.b." for every 16-bit value: the upper half of an address), ``lo``
-    ("c.d", the lower half), ``dec`` (0-65535: ports), ``ms`` (000-999: milliseconds), ``us``
-    (000000-999999: microseconds).
+    ("c.d", the lower half), ``dec`` (0-65535: ports), ``ms`` (000-999: milliseconds).
     """
     if kind == "hi":
         values = [f"{prefix}{i >> 8}.{i & 255}.{suffix}" for i in range(65536)]
@@ -262,8 +261,8 @@ def text_table(kind: str, suffix: str = "", prefix: str = "") -> pl.Series:
         values = [f"{prefix}{i >> 8}.{i & 255}{suffix}" for i in range(65536)]
     elif kind == "dec":
         values = [f"{prefix}{i}{suffix}" for i in range(65536)]
-    elif kind in ("ms", "us"):
-        width = 3 if kind == "ms" else 6
+    elif kind == "ms":
+        width = 3
         i = np.arange(10**width, dtype=np.int64)
         digits = (i[:, None] // 10 ** np.arange(width - 1, -1, -1)) % 10 + ord("0")
         head = np.tile(np.frombuffer(prefix.encode(), dtype=np.uint8), (len(i), 1))

@@ -148,7 +148,8 @@ class Output:
 
     def prepare(self, ev: Events) -> Batch:
         """Events as frames ready for any worker: flows enriched once, delays added."""
-        flows = ev.flow_table(self.names)
+        # Sorted once here so that every log source's share comes out in time order.
+        flows = ev.flow_table(self.names).sort("ts", maintain_order=True)
         if len(flows):
             flows = self.router.enrich(flows)
         tables = {}
@@ -183,7 +184,6 @@ class Output:
 
     def _flows(self, obs: Observer, part: pl.DataFrame) -> None:
         dev = self.devices[obs.id]
-        part = part.sort("ts", maintain_order=True)
         lines: Lines | list[Lines] | pl.DataFrame
         if obs.kind == "zeek":
             lines = zeek_conn.conn_lines(dev, part)

@@ -192,7 +192,9 @@ def frame_parts(
     if style == "rfc3339":
         return [
             pl.lit(strf(df, arrival, "%Y-%m-%dT%H:%M:%S")),
-            pl.lit(text_table("us", f"+00:00 {dev.ip} ", ".")).gather(arrival % 1_000_000),
+            pl.lit("."),
+            (arrival % 1_000_000).cast(pl.String).str.zfill(6),
+            pl.lit(f"+00:00 {dev.ip} "),
         ]
     if style == "bsd":
         return [pl.lit(strf(df, arrival, f"%b %e %H:%M:%S {escape(dev.ip)} "))]
