@@ -6,9 +6,11 @@ wall seconds, lines/s, MB/s of output, CPU seconds (user + sys of the child, whi
 a shared machine where wall time also measures the neighbours) and peak RSS, all from
 ``os.wait4``. Prints a Markdown row for BENCHMARKS.md.
 
-    .venv/bin/python bench/simulate.py [--days N] [--users N] [--runs R] [--sites S] [--keep]
+    .venv/bin/python bench/simulate.py [--days N] [--users N] [--runs R] [--sites S]
+                                       [--workers W] [--keep]
 
-``--sites`` is passed on: a YAML file or a bundled estate's name (``multi-vendor``).
+``--sites`` and ``--workers`` are passed on: a YAML file or a bundled estate's name
+(``multi-vendor``); writer processes (CPU seconds then count every process).
 """
 
 from __future__ import annotations
@@ -51,9 +53,9 @@ def _scenarios() -> list[str]:
     return [row["name"] for row in json.loads(out)]
 
 
-def _once(out: Path, days: int, users: int, scenarios: list[str], sites: str) -> Run:
+def _once(out: Path, days: int, users: int, scenarios: list[str], sites: str, workers: int) -> Run:
     cmd = [_vpnsentry(), "simulate", "--out", str(out), "--days", str(days)]
-    cmd += ["--users", str(users), "--seed", "1", "--sites", sites]
+    cmd += ["--users", str(users), "--seed", "1", "--sites", sites, "--workers", str(workers)]
     for name in scenarios:
         cmd += ["--scenario", name]
     began = time.perf_counter()
@@ -78,6 +80,7 @@ def main() -> None:
     ap.add_argument("--users", type=int, default=2000)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--sites", default="default", help="estate YAML or bundled estate name")
+    ap.add_argument("--workers", type=int, default=1, help="writer processes")
     ap.add_argument("--keep", action="store_true", help="keep the output of the last run")
     args = ap.parse_args()
     scenarios = _scenarios()
@@ -86,7 +89,7 @@ def main() -> None:
     try:
         for i in range(args.runs):
             out = base / f"run{i}"
-            run = _once(out, args.days, args.users, scenarios, args.sites)
+            run = _once(out, args.days, args.users, scenarios, args.sites, args.workers)
             runs.append(run)
             print(
                 f"run {i + 1}: {run.lines:,} lines in {run.seconds:.1f}s "
@@ -107,7 +110,8 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     print(
-        f"| all scenarios, {args.sites} estate | {args.days} | {args.users:,} "
+        f"| all scenarios, {args.sites} estate, {args.workers} worker(s) "
+        f"| {args.days} | {args.users:,} "
         f"| {med.lines:,} | {med.seconds:.1f} "
         f"| {med.lines / med.seconds:,.0f} | {med.nbytes / 1e6 / med.seconds:,.0f} "
         f"| {cpu:.1f} | {med.lines / cpu:,.0f} | {med.rss_mb:,.0f} "
