@@ -54,11 +54,13 @@ def line_views(data, nlines, starts, out, out32):
 
 
 @numba.njit(nogil=True, cache=True)
-def scan_kv(data, offsets, cls, table, key_bytes, key_offsets, out, out32, present):
+def scan_kv(data, offsets, cls, escapes, table, key_bytes, key_offsets, out, out32, present):
     """The ``parse/kv.py`` tokenizer. For each line, left to right: skip ``<PRI>``, then
     words; a word that is a key followed by ``=`` has its value read (quoted or bare) and,
     if the key is wanted (``table``: open addressing by ``kv._hash``) and not seen yet on
-    this line, written as a view into ``out[k]`` while the line is still in cache."""
+    this line, written as a view into ``out[k]`` while the line is still in cache.
+    ``cls`` gives each byte's roles (``kv.KEY_START``, ``KEY``, ``SPACE``, ``QUOTE``,
+    ``END``); with ``escapes`` a backslash keeps the next byte inside a quoted value."""
     mask = len(table) - 1
     for i in range(len(offsets) - 1):
         p = offsets[i]
@@ -74,29 +76,30 @@ def scan_kv(data, offsets, cls, table, key_bytes, key_offsets, out, out32, prese
         at_word = True
         while p < end:
             c = data[p]
-            if c == 32:
+            if cls[c] & 4:  # SPACE
                 p += 1
                 at_word = True
                 continue
-            if at_word and cls[c] == 1:
+            if at_word and cls[c] & 1:  # KEY_START
                 h = np.uint32(c)
                 q = p + 1
-                while q < end and cls[data[q]] != 0:
+                while q < end and cls[data[q]] & 3:  # KEY_START | KEY
                     h = np.uint32(h * np.uint32(31) + np.uint32(data[q]))
                     q += 1
                 if q < end and data[q] == 61:  # '='
                     v = q + 1
-                    if v < end and data[v] == 34:  # quoted
+                    if v < end and cls[data[v]] & 8:  # QUOTE: to the same quote
+                        quote = data[v]
                         vs = v + 1
                         r = vs
-                        while r < end and data[r] != 34:
-                            r += 2 if data[r] == 92 else 1
+                        while r < end and data[r] != quote:
+                            r += 2 if escapes and data[r] == 92 else 1
                         ve = min(r, end)
                         nxt = min(r + 1, end)
                     else:
                         vs = v
                         r = v
-                        while r < end and data[r] != 32 and data[r] != 34 and data[r] != 13:
+                        while r < end and not cls[data[r]] & 28:  # SPACE | QUOTE | END
                             r += 1
                         ve = r
                         nxt = r
@@ -118,7 +121,7 @@ def scan_kv(data, offsets, cls, table, key_bytes, key_offsets, out, out32, prese
                     p = nxt
                     at_word = False
                     continue
-            while p < end and data[p] != 32:  # not a key: skip the word
+            while p < end and not cls[data[p]] & 4:  # not a key: skip the word
                 p += 1
             at_word = False
 

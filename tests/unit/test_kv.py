@@ -15,7 +15,9 @@ from vpnsentry.parse import kv
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 
 
-def reference(line: str, wanted: set[str]) -> dict[str, str]:
+def reference(
+    line: str, wanted: set[str], quotes: bytes = b'"', escapes: bool = True
+) -> dict[str, str]:
     """The tokenizer's documented rules, one character at a time."""
     data = line.encode()
     end = len(data)
@@ -27,7 +29,7 @@ def reference(line: str, wanted: set[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     at_word = True
     while p < end:
-        if data[p] == 0x20:
+        if data[p] in b" \t":
             p += 1
             at_word = True
             continue
@@ -35,14 +37,14 @@ def reference(line: str, wanted: set[str]) -> dict[str, str]:
         q = p + len(m.group().encode("utf-8", "surrogateescape")) if m else p
         if m and q < end and data[q] == ord("="):
             v = q + 1
-            if v < end and data[v] == ord('"'):
+            if v < end and data[v] in quotes:
                 r = v + 1
-                while r < end and data[r] != ord('"'):
-                    r += 2 if data[r] == ord("\\") else 1
+                while r < end and data[r] != data[v]:
+                    r += 2 if escapes and data[r] == ord("\\") else 1
                 value, nxt = data[v + 1 : min(r, end)], min(r + 1, end)
             else:
                 r = v
-                while r < end and data[r] not in b' "\r':
+                while r < end and data[r] not in b" \t\r" + quotes:
                     r += 1
                 value, nxt = data[v:r], r
             key = m.group()
@@ -50,23 +52,24 @@ def reference(line: str, wanted: set[str]) -> dict[str, str]:
                 out.setdefault(key, value.decode())
             p, at_word = nxt, False
             continue
-        while p < end and data[p] != 0x20:
+        while p < end and data[p] not in b" \t":
             p += 1
         at_word = False
     return out
 
 
-def check(lines: list[str], keys: list[str]) -> None:
-    got = kv.extract(pl.Series(lines, dtype=pl.String), kv.KeySet(keys)).to_dicts()
+def check(lines: list[str], keys: list[str], quotes: str = '"', escapes: bool = True) -> None:
+    keyset = kv.KeySet(keys, quotes=quotes, escapes=escapes)
+    got = kv.extract(pl.Series(lines, dtype=pl.String), keyset).to_dicts()
     for line, row in zip(lines, got, strict=True):
-        want = reference(line, set(keys))
+        want = reference(line, set(keys), quotes.encode(), escapes)
         assert {k: v for k, v in row.items() if v is not None} == want, line
 
 
 KEYS = ["date", "time", "srcip", "user", "msg", "a", "b.c", "x-y", "_z", "tz", "k1"]
 
 
-_PIECES = [*' ="\\<>\r\t', "date", "srcip", "user", "a", "b.c", "tz", "k1", *"xyz019._-é€"]
+_PIECES = [*" =\"\\<>\r\t'", "date", "srcip", "user", "a", "b.c", "tz", "k1", *"xyz019._-é€"]
 _PIECES += ["\U0001f600", '="', '" ']
 
 
@@ -80,6 +83,7 @@ _PIECES += ["\U0001f600", '="', '" ']
 )
 def test_matches_the_reference_on_random_lines(lines: list[str]) -> None:
     check(lines, KEYS)
+    check(lines, KEYS, quotes="\"'", escapes=False)
 
 
 def test_traps_quotes_and_first_occurrence() -> None:
@@ -121,3 +125,4 @@ def test_golden_key_value_lines() -> None:
     ]
     keys = sorted({m for ln in lines for m in re.findall(r"([A-Za-z_][\w.-]*)=", ln)})[:500]
     check(lines, keys)
+    check(lines, keys, quotes="\"'", escapes=False)

@@ -11,13 +11,14 @@ and returns one string column per wanted key.
 Semantics (the same as a careful hand tokenizer, which is what makes it safe):
 
 * A key is ``[A-Za-z_][A-Za-z0-9_.-]*`` immediately followed by ``=``, starting the line
-  (after an optional ``<PRI>``) or after a space. Words that are not keys (a relay's syslog
-  header, bare text) are skipped.
-* A value starting with ``"`` runs to the next unescaped ``"`` (``\\"`` does not end it and
-  is kept as written); an unterminated quote runs to the end of the line. Anything inside
-  quotes is value, never a key: an attacker who writes ``x srcip=10.0.0.1`` into a quoted
-  user name cannot choose the address a detection sees.
-* A bare value runs to the next space, ``"`` or CR.
+  (after an optional ``<PRI>``) or after a space or tab. Words that are not keys (a relay's
+  syslog header, bare text) are skipped.
+* A value starting with a quote (``"``; SonicOS also ``'``: per format) runs to the next
+  same quote, not escaped by a backslash where the format escapes (``\\"`` is kept as
+  written); an unterminated quote runs to the end of the line. Anything inside quotes is
+  value, never a key: an attacker who writes ``x srcip=10.0.0.1`` into a quoted user name
+  cannot choose the address a detection sees.
+* A bare value runs to the next space, tab, quote or CR.
 * The first occurrence of a key wins (FortiOS repeats a few, e.g. ``tz``).
 * A key that is absent is null; a key written with an empty value is ``""``.
 
@@ -47,20 +48,36 @@ def _hash(key: bytes) -> int:
     return h
 
 
-#: Byte classes for the scan: 1 may start a key (letter, ``_``), 2 may continue one
-#: (also digit, ``.``, ``-``), 0 neither.
-_CLASS = np.zeros(256, dtype=np.uint8)
-for _c in b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_":
-    _CLASS[_c] = 1
-for _c in b"0123456789.-":
-    _CLASS[_c] = 2
+#: Byte roles for the scan (bit flags): may start a key (letters, ``_``), may continue
+#: one (also digits, ``.``, ``-``), separates words (space, tab), opens and closes a quoted
+#: value (per ``KeySet``), ends a bare value (CR, besides spaces and quotes).
+KEY_START, KEY, SPACE, QUOTE, END = 1, 2, 4, 8, 16
+
+
+def _classes(quotes: str) -> np.ndarray:
+    cls = np.zeros(256, dtype=np.uint8)
+    for c in b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_":
+        cls[c] = KEY_START
+    for c in b"0123456789.-":
+        cls[c] = KEY
+    cls[ord(" ")] = cls[ord("\t")] = SPACE
+    for q in quotes.encode("ascii"):
+        cls[q] = QUOTE
+    cls[ord("\r")] = END
+    return cls
 
 
 class KeySet:
-    """The keys a parser wants, prepared once (hash table and key bytes for the kernel)."""
+    """The keys a parser wants and how its format quotes, prepared once for the kernel.
 
-    def __init__(self, keys: Sequence[str]) -> None:
+    ``quotes``: the characters that may open a quoted value (closed by the same one);
+    ``escapes``: whether a backslash keeps the next character inside a quoted value.
+    """
+
+    def __init__(self, keys: Sequence[str], *, quotes: str = '"', escapes: bool = True) -> None:
         self.keys = tuple(dict.fromkeys(keys))
+        self.classes = _classes(quotes)
+        self.escapes = escapes
         if len(self.keys) * 2 > _MAX_KEYS:
             raise ValueError(f"at most {_MAX_KEYS // 2} keys")
         encoded = [k.encode("ascii") for k in self.keys]
@@ -90,7 +107,8 @@ def extract(lines: pl.Series, keys: KeySet) -> pl.DataFrame:
     jit.scan_kv(
         data,
         offsets,
-        _CLASS,
+        keys.classes,
+        keys.escapes,
         keys.table,
         keys.key_bytes,
         keys.key_offsets,

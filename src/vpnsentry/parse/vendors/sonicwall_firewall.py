@@ -9,10 +9,11 @@ UTC in logs"), else in ``--tz``. ``m`` is the event id, ``c`` the category bit m
 addresses travel in ``srcV6``/``dstV6`` with the address part of ``src``/``dst`` empty.
 Values are bare, or quoted with ``"`` or ``'`` when they may hold spaces.
 
-Reading: one quote-aware ``extract_all`` of the ``key=value`` pairs per chunk, then one
-pivot of the keys we map. A quoted value is consumed whole, so `` src=10.0.0.1`` written
-inside a user name or URL never becomes a field; a key written twice (the IPS ``msg``) keeps
-its first value.
+Reading: the compiled quote-aware tokenizer of ``parse/kv.py`` (one scan per chunk for
+the keys we map; 3-4x less CPU than a regex ``extract_all`` and a pivot). A quoted value
+is consumed whole, so `` src=10.0.0.1`` written inside a user name or URL never becomes a
+field; a key written twice (the IPS ``msg``) keeps its first value; an empty value is
+absent.
 
 What becomes of a line:
 
@@ -39,6 +40,7 @@ from typing import Final
 
 import polars as pl
 
+from vpnsentry.parse import kv
 from vpnsentry.parse.base import ParseContext, Parser, ParseResult, Reason, register
 from vpnsentry.parse.fields import (
     canonical_ips,
@@ -49,14 +51,14 @@ from vpnsentry.parse.fields import (
 )
 from vpnsentry.parse.timeparse import iso_to_utc
 
-#: One ``key=value`` pair: the value quoted (``"`` or ``'``, consumed whole) or bare.
-_PAIR: Final = r"""(?:^|[\s>])[A-Za-z_][\w.\-]*=(?:"[^"]*"|'[^']*'|[^\s"']*)"""
 #: The keys we map; others stay in ``event.original``.
 _KEYS: Final = (
     "id", "sn", "time", "fw", "pri", "c", "m", "msg", "n", "src", "dst", "srcV6", "dstV6",
     "proto", "sent", "rcvd", "spkt", "rpkt", "cdur", "usr", "user", "natSrc", "natDst",
     "rule", "note", "sess", "fw_action", "vpnpolicy", "dstname", "arg", "srcZone", "dstZone",
 )  # fmt: skip
+#: Values are quoted with ``"`` or ``'``, consumed whole, without escapes.
+_KEYSET: Final = kv.KeySet(_KEYS, quotes="\"'", escapes=False)
 #: Event ids of connection and traffic records.
 _FLOW_IDS: Final = ("14", "36", "37", "38", "41", "97", "98", "537", "1153")
 _DROP_IDS: Final = ("14", "36", "37", "38", "41")
@@ -121,33 +123,14 @@ class SonicwallFirewall(Parser):
         head = split_header_if_any(lines, ctx, "id=")
         n = len(lines)
         rows = pl.int_range(0, n, dtype=pl.UInt32, eager=True)
-        pairs = (
-            pl.DataFrame({"_row": rows, "_p": lines.str.extract_all(_PAIR)})
-            .explode("_p")
-            .drop_nulls("_p")
-            .with_columns(
-                pl.col("_p")
-                .str.strip_chars_start(" \t>")
-                .str.splitn("=", 2)
-                .struct.rename_fields(["_k", "_v"])
-                .alias("_kv")
-            )
-            .unnest("_kv")
-            .filter(pl.col("_k").is_in(_KEYS))
-            .with_columns(_unquote(pl.col("_v")).alias("_v"))
-        )
-        # ``first`` keeps a key's first value in line order (a key written twice).
-        wide = pairs.pivot(on="_k", index="_row", values="_v", aggregate_function="first")
-        base = pl.DataFrame(
+        wide = kv.extract(lines, _KEYSET)
+        df = pl.DataFrame(
             {
                 "_row": rows,
                 "_sys_ts": head["_sys_ts"],
                 "_host": head["_sys_host"].fill_null(lines.str.extract(_LEAD_HOST, 1)),
             }
-        )
-        df = base.join(wide, on="_row", how="left")
-        missing = [k for k in _KEYS if k not in df.columns]
-        df = df.with_columns(pl.lit(None, pl.String).alias(k) for k in missing)
+        ).hstack(wide.select(pl.when(pl.col(k) != "").then(pl.col(k)).alias(k) for k in _KEYS))
         has_id = pl.col("id").is_not_null()
         # Cut lines: no message id or text, or a quote left open.
         balanced = lines.str.count_matches('"', literal=True) % 2 == 0
@@ -167,18 +150,6 @@ class SonicwallFirewall(Parser):
         return ParseResult(
             tables=tables, rejected=pl.concat([*rejected, *no_ts]), dropped_values=dropped
         )
-
-
-def _unquote(value: pl.Expr) -> pl.Expr:
-    """A value without its enclosing quotes (only the pair that encloses it); empty is null."""
-    v = (
-        pl.when(value.str.starts_with('"'))
-        .then(value.str.strip_prefix('"').str.strip_suffix('"'))
-        .when(value.str.starts_with("'"))
-        .then(value.str.strip_prefix("'").str.strip_suffix("'"))
-        .otherwise(value)
-    )
-    return pl.when(v != "").then(v)
 
 
 def _prepare(df: pl.DataFrame, ctx: ParseContext) -> pl.DataFrame:
