@@ -238,7 +238,8 @@ class Layout:
             if self._mats
             else np.zeros((self.n, 0), dtype=np.uint8)
         )
-        blob = np.frombuffer(b"".join(self._blob), dtype=np.uint8)
+        # Writable like every other input, so the kernel has one compiled signature.
+        blob = np.frombuffer(bytearray(b"".join(self._blob)), dtype=np.uint8)
         toff = np.concatenate(self._toff) if self._toff else np.zeros(1, dtype=np.int64)
         big = [*self._big, *[Table.of([""])] * (_BIG_SLOTS - len(self._big))]
         return _kernels().render(  # type: ignore[no-any-return]
