@@ -35,25 +35,6 @@ def write_view(out, out32, row, data, start, length):
 
 
 @numba.njit(nogil=True, cache=True)
-def line_views(data, nlines, starts, out, out32):
-    """Split ``data`` at LF into ``nlines`` lines: each line's start offset into
-    ``starts`` and its text, without trailing CR/LF, as a view into ``out``."""
-    row = 0
-    begin = 0
-    n = len(data)
-    for p in range(n + 1):
-        if p == n or data[p] == 10:
-            if row < nlines:
-                end = p
-                while end > begin and (data[end - 1] == 13 or data[end - 1] == 10):
-                    end -= 1
-                starts[row] = begin
-                write_view(out, out32, row, data, begin, end - begin)
-                row += 1
-            begin = p + 1
-
-
-@numba.njit(nogil=True, cache=True)
 def scan_kv(data, offsets, cls, escapes, table, key_bytes, key_offsets, out, out32, present):
     """The ``parse/kv.py`` tokenizer. For each line, left to right: skip ``<PRI>``, then
     words; a word that is a key followed by ``=`` has its value read (quoted or bare) and,

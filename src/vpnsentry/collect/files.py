@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from vpnsentry.arrowviews import view_column
 from vpnsentry.errors import InputError
@@ -187,24 +186,22 @@ def decode_lines(data: bytes) -> tuple[pl.Series, np.ndarray, int]:
     Returns the lines (terminating LF/CRLF removed), each line's start offset within
     ``data``, and how many undecodable bytes were replaced by U+FFFD. Valid UTF-8, the
     normal case, is validated in one pass and wrapped as Arrow string views into ``data``
-    by one compiled pass (no copy of the text); only invalid input is decoded with
+    (no copy of the text, no trimming pass); only invalid input is decoded with
     replacement and re-encoded, which may change byte lengths, so offsets always come from
     the original bytes.
     """
-    n = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
-    if len(data) < 2**31 and _valid_utf8(data):
-        from vpnsentry import jit  # numba loads here, on first use, not at start-up
-
-        starts = np.empty(n, dtype=np.int64)
-        views = np.zeros(n * 16, dtype=np.uint8)
-        raw = np.frombuffer(data, dtype=np.uint8)
-        jit.line_views(raw, n, starts, views, views.view(np.uint32))
-        return view_column("line", views, raw, None), starts, 0
     raw = np.frombuffer(data, dtype=np.uint8)
     nl = np.flatnonzero(raw == 10)
+    n = len(nl) + (0 if data.endswith(b"\n") or not data else 1)
     starts = np.zeros(n, dtype=np.int64)
     if n > 1:
         starts[1:] = nl[: n - 1] + 1
+    if len(data) < 2**31 and _valid_utf8(data):
+        ends = np.empty(n, dtype=np.int64)
+        ends[: len(nl)] = nl[:n]
+        if n > len(nl):
+            ends[-1] = len(data)
+        return view_column("line", _line_views(raw, starts, ends), raw, None), starts, 0
     text = data.decode("utf-8", errors="replace")
     replaced = max(text.count("\ufffd") - data.count(b"\xef\xbf\xbd"), 0)
     buf = text.encode("utf-8")
@@ -212,8 +209,26 @@ def decode_lines(data: bytes) -> tuple[pl.Series, np.ndarray, int]:
     starts2 = np.zeros(n, dtype=np.int64)
     if n > 1:
         starts2[1:] = nl2[: n - 1] + 1
-    trimmed = pc.utf8_rtrim(_string_array(buf, starts2, n), characters="\r\n")
-    return pl.Series("line", trimmed), starts, replaced
+    lines = pl.Series("line", _string_array(buf, starts2, n))
+    return lines.str.strip_suffix("\n").str.strip_suffix("\r"), starts, replaced
+
+
+def _line_views(raw: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Arrow string views (16 bytes each) of the lines ``raw[starts:ends]`` without a
+    trailing CR: the length, then the bytes inline when <= 12, else a 4-byte prefix, buffer
+    0 and the offset. Array operations over all lines at once (numpy, no per-line loop)."""
+    cr = (ends > starts) & (raw[np.maximum(ends - 1, 0)] == 13)
+    lengths = (ends - starts - cr).astype(np.uint32)
+    padded = np.concatenate([raw, np.zeros(12, dtype=np.uint8)])
+    head = padded[starts[:, None] + np.arange(12)]  # the first 12 bytes (or fewer) of each
+    head[np.arange(12) >= lengths[:, None]] = 0
+    views = np.zeros((len(starts), 4), dtype=np.uint32)
+    views[:, 0] = lengths
+    views[:, 1:] = head.view(np.uint32)
+    long = lengths > 12
+    views[long, 2] = 0
+    views[long, 3] = starts[long].astype(np.uint32)
+    return views.view(np.uint8).reshape(-1)
 
 
 def _valid_utf8(data: bytes) -> bool:
