@@ -164,8 +164,12 @@ class Layout:
 
     def num(self, values: npt.ArrayLike) -> Layout:
         """Integers in decimal (a minus sign when negative)."""
-        self._ops.append((_NUM, self._col(values), 0))
-        self._maxlen += 20
+        col = self._col(values)
+        self._ops.append((_NUM, col, 0))
+        arr = self._cols[col]
+        # The widest value of this batch bounds the field (the buffer is sized by the bound).
+        widest = max(abs(int(arr.max())), abs(int(arr.min()))) if len(arr) else 0
+        self._maxlen += len(str(widest)) + (1 if len(arr) and int(arr.min()) < 0 else 0)
         return self
 
     def pad(self, values: npt.ArrayLike, width: int) -> Layout:
