@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+import vpnsentry.parse.vendors.cisco_asa as asa
 from tests.conftest import CORPUS, make_ctx
 from tests.helpers import parse_rows, read_lines
 from vpnsentry.parse.base import Reason, get_parser
@@ -207,3 +210,27 @@ def test_token_fast_path_reads_what_the_regex_reads(monkeypatch: pytest.MonkeyPa
     slow = _parse(lines)
     assert fast[1] == slow[1]
     assert fast[0]["flows"].sort("_row").equals(slow[0]["flows"].sort("_row"))
+
+
+_HOSTS = ["asa-osaka", "fw.example", "EDT", "UTC", "EDT-fw", "UTCX", "host[12]", "a:b", ""]
+_HEADS = st.builds(
+    "".join,
+    st.tuples(
+        st.sampled_from(["", "<166>", "<1>", " ", "1 "]),
+        st.sampled_from(["May ", "Sep  ", "Mai "]),
+        st.sampled_from(["5 ", "28 ", "28 2026 "]),
+        st.sampled_from(["20:26:42", "1:02:03", "20:26:42.123", "20:26:42 UTC"]),
+        st.sampled_from([" ", "  ", ": "]),
+        st.sampled_from(_HOSTS),
+        st.sampled_from([" : ", ": ", " :", " : x ", ""]),
+    ),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_HEADS | st.text(max_size=30), min_size=1, max_size=30))
+def test_the_short_header_path_reads_what_the_full_regex_reads(heads: list[str]) -> None:
+    frame = pl.DataFrame({"head": heads}).unique()
+    full = frame.with_columns(pl.col("head").str.extract_groups(asa._HEAD_RE).alias("_h"))
+    want = full.unnest("_h").sort("head")
+    assert asa._read_heads(frame).sort("head").to_dicts() == want.to_dicts()

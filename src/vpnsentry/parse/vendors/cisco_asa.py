@@ -130,6 +130,12 @@ _HEAD_RE: Final = (
     rf"(?:(?:{_stamp(2, r'| ?[A-Z]{3,5}')}):?\s*)?$"
 )
 
+#: The usual header, a subset of what ``_HEAD_RE`` reads (the same groups where it matches).
+_SHORT_HEAD_RE: Final = (
+    rf"^(?:<\d{{1,3}}>)?(?P<mon1>{_MONTHS}) +(?P<day1>\d{{1,2}}) "
+    r"(?P<clock1>\d{1,2}:\d{2}:\d{2}) (?P<host>[\w.\-]+) : $"
+)
+
 #: ``log.level`` names for the severity digit, as Elastic's pipeline writes them
 #: (``emergency`` for 0, where Elastic writes ``unknown``).
 _LEVELS: Final = {
@@ -690,7 +696,7 @@ def _with_header(tagged: pl.DataFrame, ctx: ParseContext) -> pl.DataFrame:
     of lines per second with the same header, so this is a fraction of a regex per line.
     """
     heads = tagged.select(pl.col("head").unique())
-    g = heads.with_columns(pl.col("head").str.extract_groups(_HEAD_RE).alias("_h")).unnest("_h")
+    g = _read_heads(heads)
     has2 = pl.col("mon2").is_not_null() | pl.col("iso2").is_not_null()
     has1 = pl.col("mon1").is_not_null() | pl.col("iso1").is_not_null()
     # A stamp is converted only where some header has one (each conversion is costly, and
@@ -707,6 +713,24 @@ def _with_header(tagged: pl.DataFrame, ctx: ParseContext) -> pl.DataFrame:
     )
     parsed = g.select("head", plausible(pl.col("_ts"), ctx.now), "_has_stamp", "_zoned", "_host")
     return tagged.join(parsed, on="head", how="left")
+
+
+def _read_heads(heads: pl.DataFrame) -> pl.DataFrame:
+    """``_HEAD_RE``'s groups for each distinct header. The usual one (``<PRI>``, a BSD stamp
+    to the second, the device, `` : ``) is read by a short regex; the full one, whose
+    optional parts cost most of the header stage, reads only the others. A host that
+    starts like a zone name (``EDT-fw``) goes the full way, which reads it as a zone."""
+    cols = _group_names(_HEAD_RE)
+    short = heads.with_columns(
+        pl.col("head").str.extract_groups(_SHORT_HEAD_RE).alias("_h")
+    ).unnest("_h")
+    ok = short["host"].is_not_null() & ~short["host"].str.contains(rf"^(?:{_ZONE_RE})\b")
+    full = heads.filter(~ok)
+    full = full.with_columns(pl.col("head").str.extract_groups(_HEAD_RE).alias("_h")).unnest("_h")
+    fast = short.filter(ok).with_columns(
+        pl.lit(None, pl.String).alias(c) for c in cols if c not in short.columns
+    )
+    return pl.concat([fast.select("head", *cols), full.select("head", *cols)])
 
 
 def _is_zoned(n: int) -> pl.Expr:
