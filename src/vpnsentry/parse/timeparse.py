@@ -90,18 +90,35 @@ def parse_bsd(
     """RFC 3164 parts (``Oct``, ``9``, optional year, ``12:34:56[.fff]``) to UTC.
 
     Syslog without a year gets ``year``; a result more than two days ahead of ``now`` is
-    moved one year back, so December lines read in January land in the right year. The
-    text is parsed once, month name included (``%b``: 4x cheaper than mapping the month
-    to a number and formatting a new string, twice).
+    moved one year back, so December lines read in January land in the right year.
+
+    Evaluated in stages over the whole column (``map_batches``): as one expression, the
+    parsed time would be re-parsed for each of its five references (an eager expression is
+    evaluated once per reference); staged, each step runs once, the month name read by
+    ``%b`` without mapping and re-formatting.
     """
-    text = pl.concat_str([year, pl.lit(" "), month, pl.lit(" "), day, pl.lit(" "), clock])
-    naive = text.str.strptime(pl.Datetime("us"), "%Y %b %d %H:%M:%S%.f", strict=False)
-    ts = local_to_utc(naive, tz)
+    parts = pl.struct(
+        month.alias("m"), day.alias("d"), year.cast(pl.String).alias("y"), clock.alias("c")
+    )
+    return parts.map_batches(lambda s: _bsd(s, tz, now), return_dtype=UTC_TS)
+
+
+def _bsd(parts: pl.Series, tz: str, now: dt.datetime) -> pl.Series:
+    """``parse_bsd`` on a struct Series of its parts, one plain column per stage."""
     limit = pl.lit(now + dt.timedelta(days=2)).cast(UTC_TS)
-    # The year before; Feb 29 has none (the same day, as a re-parse of the text would say).
-    back = naive.dt.offset_by("-1y")
+    naive, ts, back = pl.col("naive"), pl.col("ts"), pl.col("back")
+    df = (
+        parts.struct.unnest()
+        .select(
+            pl.concat_str(["y", pl.lit(" "), "m", pl.lit(" "), "d", pl.lit(" "), "c"])
+            .str.strptime(pl.Datetime("us"), "%Y %b %d %H:%M:%S%.f", strict=False)
+            .alias("naive")
+        )
+        .with_columns(local_to_utc(naive, tz).alias("ts"), naive.dt.offset_by("-1y").alias("back"))
+    )
+    # The year before; Feb 29 has none (a re-parse of the text with that year says so too).
     earlier = pl.when(back.dt.day() == naive.dt.day()).then(local_to_utc(back, tz))
-    return pl.when(ts > limit).then(earlier).otherwise(ts)
+    return df.select(pl.when(ts > limit).then(earlier).otherwise(ts)).to_series()
 
 
 def epoch(value: pl.Expr) -> pl.Expr:
