@@ -105,38 +105,3 @@ def scan_kv(data, offsets, cls, escapes, table, key_bytes, key_offsets, out, out
             while p < end and not cls[data[p]] & 4:  # not a key: skip the word
                 p += 1
             at_word = False
-
-
-@numba.njit(nogil=True, cache=True)
-def split_fields(data, offsets, sep, column_of, out, out32, counts):
-    """Split each line at the bytes ``sep`` (not empty): field ``f`` goes, as a view, to
-    ``out[column_of[f]]`` when that is >= 0; ``counts`` gets each line's number of fields
-    (all of them, so that a line with too few or too many can be rejected)."""
-    nwanted = len(column_of)
-    width = len(sep)
-    for i in range(len(offsets) - 1):
-        begin = offsets[i]
-        end = offsets[i + 1]
-        while end > begin and (data[end - 1] == 13 or data[end - 1] == 10):
-            end -= 1
-        field = 0
-        start = begin
-        p = begin
-        while p <= end:
-            at_sep = False
-            if p <= end - width and data[p] == sep[0]:
-                at_sep = True
-                for j in range(1, width):
-                    if data[p + j] != sep[j]:
-                        at_sep = False
-                        break
-            if p == end or at_sep:
-                if field < nwanted and column_of[field] >= 0:
-                    c = column_of[field]
-                    write_view(out[c], out32[c], i, data, start, p - start)
-                field += 1
-                start = p + width
-                p = start if at_sep else p + 1
-            else:
-                p += 1
-        counts[i] = field
