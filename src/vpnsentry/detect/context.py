@@ -20,6 +20,8 @@ store's ``events`` and ``flows`` views:
 ``sessions``        VPN sessions (enrich/sessions.py)                       [need "sessions"]
 ``logins``          one row per VPN login attempt, with geo/ASN            [need "logins"]
 ``transfers``       internal host <-> Internet per day, oriented on the host   [need "transfers"]
+``transfer_nets``   external /24 (``net`` = ext_u // 256), net_hosts: internal hosts talking to
+                    it in ``transfers``                                     [need "transfers"]
 ``pairs``           flows per day and (src, dst, port, transport), sensors de-duplicated,
                     with site/role/geo of both ends                         [need "pairs"]
 ==================  ==========================================================================
@@ -277,7 +279,8 @@ DROP TABLE _addr;
 #: address, UTC day), oriented on the internal end whichever end opened: connections, bytes
 #: up (what the host sent) and down, first and last evidence, the service port of the host's
 #: outbound records, the user a firewall attributed the traffic to (if any). The company's
-#: own gateways and ``partners`` are left out. What the exfiltration detections count.
+#: own gateways and ``partners`` are left out. What the exfiltration detections count; with
+#: ``transfer_nets``, the number of internal hosts that talk to each external /24.
 TRANSFERS_SQL: Final = """
 CREATE OR REPLACE TABLE transfers AS
 WITH oriented AS (
@@ -293,16 +296,26 @@ WITH oriented AS (
     FROM pairs
     WHERE src_private <> dst_private AND src_u IS NOT NULL AND dst_u IS NOT NULL
 )
-SELECT host, any_value(host_u) AS host_u, ext, any_value(ext_u) AS ext_u, day,
+-- grouped by the integer forms (one-to-one with the strings here, as both are valid IPv4):
+-- a hash table of integer keys is a fraction of one of address strings
+SELECT any_value(host) AS host, host_u, any_value(ext) AS ext, ext_u, day,
        sum(conns) AS conns, coalesce(sum(up), 0)::BIGINT AS up,
        coalesce(sum(down), 0)::BIGINT AS down, min(port) AS port,
        min(first_ts) AS first_ts, max(last_ts) AS last_ts, max(usr) AS usr
 FROM oriented o
-WHERE NOT EXISTS (
-          SELECT 1 FROM gateways g WHERE o.ext_u IN (g.outside_u, g.inside_u, g.management_u))
+WHERE o.ext_u NOT IN (
+          SELECT outside_u FROM gateways UNION SELECT inside_u FROM gateways
+          UNION SELECT management_u FROM gateways WHERE management_u IS NOT NULL)
   AND NOT EXISTS (
           SELECT 1 FROM allow_nets n WHERE n.kind = 'partners' AND o.ext_u BETWEEN n.lo AND n.hi)
-GROUP BY host, ext, day
+GROUP BY host_u, ext_u, day;
+
+-- How many internal hosts talk to each external /24 ("rare" for the exfil detections),
+-- counted once per run (host_u stands for host: ip4 is one-to-one on valid addresses).
+CREATE OR REPLACE TABLE transfer_nets AS
+SELECT net, count(*) AS net_hosts
+FROM (SELECT DISTINCT ext_u // 256 AS net, host_u FROM transfers)
+GROUP BY net
 """
 
 

@@ -30,9 +30,11 @@ WITH t AS (
     WHERE NOT EXISTS (
         SELECT 1 FROM allow_nets a
         WHERE a.kind = 'backup_hosts' AND x.host_u BETWEEN a.lo AND a.hi)
-), popularity AS (
-    SELECT ext_u // 256 AS net, count(DISTINCT host) AS net_hosts
-    FROM transfers GROUP BY 1
+), heavy AS (
+    -- only a (host, address) with min_days upload days can qualify: the full aggregates
+    -- (the ordered list of days above all) are computed for those few alone
+    SELECT host, ext FROM t WHERE up >= $min_daily_bytes
+    GROUP BY host, ext HAVING count(*) >= $min_days
 ), pair AS (
     SELECT host, ext, any_value(ext_u) AS ext_u,
            count(*) FILTER (WHERE up >= $min_daily_bytes) AS upload_days,
@@ -42,9 +44,9 @@ WITH t AS (
            max(usr) AS usr,
            list(strftime(day, '%Y-%m-%d') ORDER BY day) FILTER (WHERE up >= $min_daily_bytes)
                AS days
-    FROM t GROUP BY host, ext
+    FROM t SEMI JOIN heavy USING (host, ext) GROUP BY host, ext
 ), candidates AS (
-    SELECT p.*, n.net_hosts FROM pair p JOIN popularity n ON n.net = p.ext_u // 256
+    SELECT p.*, n.net_hosts FROM pair p JOIN transfer_nets n ON n.net = p.ext_u // 256
     WHERE p.upload_days >= $min_days AND n.net_hosts <= $max_sources
       AND p.up >= $min_ratio * greatest(p.down, 1) AND p.up >= $min_total_bytes
 ), host_day AS (

@@ -30,18 +30,17 @@ WITH t AS (
     WHERE NOT EXISTS (
         SELECT 1 FROM allow_nets a
         WHERE a.kind = 'backup_hosts' AND x.host_u BETWEEN a.lo AND a.hi)
-), popularity AS (
-    SELECT ext_u // 256 AS net, count(DISTINCT host) AS net_hosts
-    FROM transfers GROUP BY 1
 ), history AS (
+    -- big days only: a candidate is one, and only they count as earlier big days, so the
+    -- window sorts those few rows instead of every (host, address, day)
     SELECT t.*,
-           count(*) FILTER (WHERE t.up >= $min_bytes) OVER (
+           count(*) OVER (
                PARTITION BY t.host, t.ext ORDER BY t.day
                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS earlier_big_days
-    FROM t
+    FROM t WHERE t.up >= $min_bytes
 ), cand AS (
     SELECT h.*, p.net_hosts
-    FROM history h JOIN popularity p ON p.net = h.ext_u // 256
+    FROM history h JOIN transfer_nets p ON p.net = h.ext_u // 256
     WHERE p.net_hosts <= $max_sources AND h.up >= $min_bytes
       AND h.up >= $min_ratio * greatest(h.down, 1) AND h.earlier_big_days < $learning_days
 ), host_day AS (

@@ -48,18 +48,20 @@ WITH t AS (
       AND up > greatest(med + $mad_factor * spread, $min_ratio * med, $min_out_bytes)
 ), cand AS (
     SELECT DISTINCT host FROM out_hits
+), near AS MATERIALIZED (
+    -- one scan of the flows for every record with a candidate at either end
+    SELECT "source.ip" AS s, "destination.ip" AS d, "@timestamp" AS ts,
+           coalesce("observer.name", "observer.ip", "event.module") AS sensor,
+           "source.bytes" AS sb, "destination.bytes" AS db
+    FROM flows
+    WHERE ("destination.ip" IN (SELECT host FROM cand) OR "source.ip" IN (SELECT host FROM cand))
+      AND "event.action" IS DISTINCT FROM 'flow-creation'
 ), recv_rows AS (
-    SELECT f."destination.ip" AS host, f."source.ip" AS peer, f."@timestamp" AS ts,
-           coalesce(f."observer.name", f."observer.ip", f."event.module") AS sensor,
-           f."source.bytes" AS got
-    FROM flows f SEMI JOIN cand c ON f."destination.ip" = c.host
-    WHERE f."event.action" IS DISTINCT FROM 'flow-creation' AND f."source.ip" IS NOT NULL
+    SELECT d AS host, s AS peer, ts, sensor, sb AS got FROM near
+    WHERE d IN (SELECT host FROM cand) AND s IS NOT NULL
     UNION ALL
-    SELECT f."source.ip", f."destination.ip", f."@timestamp",
-           coalesce(f."observer.name", f."observer.ip", f."event.module"),
-           f."destination.bytes"
-    FROM flows f SEMI JOIN cand c ON f."source.ip" = c.host
-    WHERE f."event.action" IS DISTINCT FROM 'flow-creation' AND f."destination.ip" IS NOT NULL
+    SELECT s, d, ts, sensor, db FROM near
+    WHERE s IN (SELECT host FROM cand) AND d IS NOT NULL
 ), recv_sensor AS (
     SELECT host, peer, date_trunc('day', ts) AS day, sensor, sum(got) AS got,
            min(ts) AS first_ts, max(ts) AS last_ts

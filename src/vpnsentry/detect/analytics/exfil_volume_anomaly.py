@@ -38,9 +38,6 @@ WITH t AS (
     WHERE NOT EXISTS (
         SELECT 1 FROM allow_nets a
         WHERE a.kind = 'backup_hosts' AND x.host_u BETWEEN a.lo AND a.hi)
-), popularity AS (
-    SELECT ext_u // 256 AS net, count(DISTINCT host) AS net_hosts
-    FROM transfers GROUP BY 1
 ), host_day AS (
     SELECT host, day, sum(up) AS up, sum(down) AS down, count(*) AS destinations
     FROM t GROUP BY host, day
@@ -58,7 +55,7 @@ WITH t AS (
     -- the destinations that took at least a tenth of the day's upload
     SELECT h.host, h.day, t.ext, t.up, t.down, t.port, t.first_ts, t.last_ts, t.usr,
            p.net_hosts
-    FROM hits h JOIN t USING (host, day) JOIN popularity p ON p.net = t.ext_u // 256
+    FROM hits h JOIN t USING (host, day) JOIN transfer_nets p ON p.net = t.ext_u // 256
     WHERE t.up >= 0.1 * h.up
 )
 SELECT min(tp.first_ts) AS "@timestamp", max(tp.last_ts) AS "event.end",
