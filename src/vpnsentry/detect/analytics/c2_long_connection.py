@@ -45,10 +45,20 @@ WITH slices AS (
     FROM flows
     WHERE "event.duration" >= $min_slice_seconds * 1e9 AND "source.port" IS NOT NULL
       AND "event.action" IS DISTINCT FROM 'flow-update'
+), sliced AS (
+    -- only a 5-tuple with several slices spanning min_hours can hold a stitched connection:
+    -- the windows below sort those few slices, not every long record
+    SELECT s.* FROM slices s
+    SEMI JOIN (SELECT src, sport, dst, dport, proto, sensor FROM slices GROUP BY ALL
+               HAVING count(*) > 1
+                  AND (epoch_us(max(te)) - epoch_us(min(ts))) * 1000 >= $min_hours * 3.6e12) k
+        ON s.src IS NOT DISTINCT FROM k.src AND s.sport = k.sport
+       AND s.dst IS NOT DISTINCT FROM k.dst AND s.dport IS NOT DISTINCT FROM k.dport
+       AND s.proto IS NOT DISTINCT FROM k.proto AND s.sensor IS NOT DISTINCT FROM k.sensor
 ), marked AS (
     SELECT *, CASE WHEN ts <= lag(te) OVER w + to_seconds($max_gap_seconds) THEN 0 ELSE 1 END
               AS starts
-    FROM slices
+    FROM sliced
     WINDOW w AS (PARTITION BY src, sport, dst, dport, proto, sensor ORDER BY ts)
 ), islands AS (
     SELECT *, sum(starts) OVER (PARTITION BY src, sport, dst, dport, proto, sensor ORDER BY ts
