@@ -31,25 +31,34 @@ from vpnsentry.detect.base import Detection
 
 SQL = """
 WITH outbound AS (
-    SELECT p.src, p.dst, p.dst_u, p.day, p.dport, p.conns, p.dst_org, p.dst_country
+    SELECT p.src, p.src_u, p.dst, p.dst_u, p.day, p.dport, p.conns, p.dst_org, p.dst_country
     FROM pairs p
     WHERE p.src_private AND NOT p.dst_private AND p.dst_u IS NOT NULL
-      AND NOT EXISTS (
-          SELECT 1 FROM gateways g
-          WHERE p.dst_u IN (g.outside_u, g.inside_u, g.management_u))
+      AND p.dst_u NOT IN (
+          SELECT outside_u FROM gateways UNION SELECT inside_u FROM gateways
+          UNION SELECT management_u FROM gateways WHERE management_u IS NOT NULL)
       AND NOT EXISTS (
           SELECT 1 FROM allow_nets a
           WHERE a.kind = 'partners' AND p.dst_u BETWEEN a.lo AND a.hi)
 ), popularity AS (
-    SELECT dst_u // 256 AS net, count(DISTINCT src) AS net_hosts FROM outbound GROUP BY 1
-), candidates AS (
-    SELECT o.src, o.dst, sum(o.conns) AS pair_conns, count(DISTINCT o.day) AS active_days,
-           mode(o.dport) AS port, any_value(o.dst_org) AS org,
-           any_value(o.dst_country) AS country, any_value(n.net_hosts) AS net_hosts
+    -- src_u for src: a private source always has one, and it is one-to-one with the text
+    SELECT net, count(*) AS net_hosts
+    FROM (SELECT DISTINCT dst_u // 256 AS net, src_u FROM outbound) GROUP BY net
+), busy AS (
+    -- pairs with enough connections, found with a plain sum before the costly aggregates
+    -- (mode, distinct days) are computed for them alone
+    SELECT o.src, o.dst
     FROM outbound o JOIN popularity n ON n.net = o.dst_u // 256
     WHERE n.net_hosts <= $max_sources
     GROUP BY o.src, o.dst
     HAVING sum(o.conns) >= $min_connections
+), candidates AS (
+    SELECT o.src, o.dst, sum(o.conns) AS pair_conns, count(DISTINCT o.day) AS active_days,
+           mode(o.dport) AS port, any_value(o.dst_org) AS org,
+           any_value(o.dst_country) AS country, any_value(n.net_hosts) AS net_hosts
+    FROM outbound o SEMI JOIN busy b USING (src, dst)
+    JOIN popularity n ON n.net = o.dst_u // 256
+    GROUP BY o.src, o.dst
 ), seen AS (
     SELECT f."source.ip" AS src, f."destination.ip" AS dst, f."@timestamp" AS ts,
            coalesce(f."source.bytes", f."network.bytes") AS size,
