@@ -9,7 +9,10 @@ peak RSS from ``os.wait4``, rows in the store, and the slowest detections. Print
 row for BENCHMARKS.md.
 
     .venv/bin/python bench/detect.py --store /tmp/bench-10k/store [--days 30 --users 10000]
-                                     [--runs 3]
+                                     [--runs 3] [--sites <sim>/sites.yaml]
+
+``--sites`` names the inventory when the store is a copy away from its ``sim`` folder (detect
+writes its alerts into the store, so measure on a copy rather than the original).
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ class Run:
     cpu: float
     rss_mb: float
     rules: list[dict[str, object]]
+    prepare: float
+    load: float  # 1-minute load average when the run ended (the machine is shared)
 
 
 def _vpnsentry() -> str:
@@ -81,7 +86,10 @@ def _once(store: Path, sites: Path) -> Run:
         err = proc.stderr.read().decode() if proc.stderr else ""
         raise SystemExit(f"detect failed: {err}")
     result = json.loads(out)
-    return Run(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, result["rules"])
+    cpu = usage.ru_utime + usage.ru_stime
+    rules = result["rules"]
+    prepare = float(result["prepare_seconds"])
+    return Run(seconds, cpu, usage.ru_maxrss / 1024, rules, prepare, os.getloadavg()[0])
 
 
 def main() -> None:
@@ -90,21 +98,26 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=30)
     ap.add_argument("--users", type=int, default=10_000)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--sites", type=Path, help="inventory (default: <store>/../sim/sites.yaml)")
     args = ap.parse_args()
     store: Path = args.store
     sim = store.parent / "sim"
     if not (store / "catalog.duckdb").exists():
         sim = _build(store, args.days, args.users)
     rows = _rows(store)
-    runs = [_once(store, sim / "sites.yaml") for _ in range(args.runs)]
+    sites: Path = args.sites or sim / "sites.yaml"
+    runs = [_once(store, sites) for _ in range(args.runs)]
     med = sorted(runs, key=lambda r: r.seconds)[len(runs) // 2]
-    slow = sorted(med.rules, key=lambda r: -float(r["seconds"]))[:5]  # type: ignore[arg-type]
+    slow = sorted(med.rules, key=lambda r: -float(r["seconds"]))[:10]  # type: ignore[arg-type]
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     )
     print(f"store: {store} ({rows:,} rows)")
     for r in runs:
-        print(f"  run: {r.seconds:.1f}s wall, {r.cpu:.1f}s CPU, {r.rss_mb:,.0f} MB peak RSS")
+        print(
+            f"  run: {r.seconds:.1f}s wall, {r.cpu:.1f}s CPU, {r.rss_mb:,.0f} MB peak RSS, "
+            f"shared tables {r.prepare:.1f}s, load average {r.load:.1f} at the end"
+        )
     print(
         "slowest detections (median run): "
         + ", ".join(f"{r['id']} {float(r['seconds']):.1f}s" for r in slow)
