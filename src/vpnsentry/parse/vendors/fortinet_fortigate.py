@@ -99,8 +99,7 @@ _FLOW_KEYS: Final = (*_HEAD_KEYS, "level", *_TRAFFIC_KEYS)
 #: Every key any mapping reads, prepared once for the tokenizer.
 _ALL_KEYS: Final = (*_FLOW_KEYS, *_EVENT_KEYS)
 _KEYSET: Final = kv.KeySet(_ALL_KEYS)
-
-
+#: The first key of a line: where the body starts after a relay's syslog header.
 _FIRST_KEY: Final = r"[A-Za-z_][\w.-]*="
 #: Keys only FortiOS lines have near their start; none of them means another format.
 _MARKERS: Final = ("logid", "log_id", "devid", "device_id", "devname", "date", "eventtime")
