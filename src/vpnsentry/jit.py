@@ -87,7 +87,7 @@ def scan_kv(data, offsets, cls, escapes, table, key_bytes, key_offsets, out, out
                         nxt = r
                     klen = q - p
                     slot = np.int64(h) & mask
-                    while klen <= 64 and table[slot] >= 0:
+                    while table[slot] >= 0:
                         k = table[slot]
                         a = key_offsets[k]
                         if key_offsets[k + 1] - a == klen:
