@@ -168,3 +168,20 @@ def test_lookup_handles_empty_and_boundary_addresses(default: Inventory) -> None
     first = int(ipaddress.IPv4Address("10.10.0.0"))
     assert idx.lookup([first - 1, first])[0] == -1
     assert idx.lookup([first])[0] >= 0
+
+
+def test_store_keeps_the_inventory_once_even_when_hard_linked(tmp_path: Path) -> None:
+    """A store copied with hard links (``cp -al``) already holds the very file given."""
+    from vpnsentry.enrich.sites import STORE_SITES, remembered_inventory
+
+    store = tmp_path / "store"
+    store.mkdir()
+    given = tmp_path / "sites.yaml"
+    given.write_text(default_estate_text())
+    assert remembered_inventory(store, given) is not None
+    assert (store / STORE_SITES).read_text() == given.read_text()
+    linked = tmp_path / "copy"
+    linked.mkdir()
+    (linked / STORE_SITES).hardlink_to(store / STORE_SITES)
+    assert remembered_inventory(linked, store / STORE_SITES) is not None
+    assert remembered_inventory(linked, None) is not None

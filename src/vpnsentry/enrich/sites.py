@@ -370,7 +370,8 @@ def remembered_inventory(store_dir: Path, sites: Path | None) -> Inventory | Non
     kept = Path(store_dir) / STORE_SITES
     if sites is not None:
         inv = load_inventory(sites)
-        if Path(store_dir).is_dir() and Path(sites).resolve() != kept.resolve():
+        # the same file by another name (a hard-linked copy of a store) needs no copy
+        if Path(store_dir).is_dir() and not (kept.exists() and kept.samefile(sites)):
             shutil.copyfile(sites, kept)
         return inv
     if kept.exists():
