@@ -340,6 +340,9 @@ class Store:
         con.execute(f"SET memory_limit = '{memory_limit_mb()}MB'")
         con.execute("SET temp_directory = " + _sql_list([str(self.root / ".tmp")])[1:-1])
         con.execute("SET preserve_insertion_order = false")
+        # Days are UTC days (the partitions are): date_trunc('day', ...) must not depend on
+        # the machine's zone.
+        con.execute("SET TimeZone = 'UTC'")
         con.register("_alerts", self.alerts().to_arrow())
         con.execute("CREATE VIEW alerts AS SELECT * FROM _alerts")
         allowed = [f for files in parts.values() for f in files]

@@ -75,7 +75,8 @@ WITH internal AS (
     SELECT h.src, h.day,
            count(*) FILTER (WHERE p.bytes_in = 0 AND r.src IS NULL) AS silent_hosts,
            list(p.dst ORDER BY p.first_ts, p.dst)[1:$max_samples] AS sample_hosts,
-           list(DISTINCT p.dst_site) FILTER (WHERE p.dst_site IS NOT NULL) AS dst_sites
+           list(DISTINCT p.dst_site ORDER BY p.dst_site) FILTER (WHERE p.dst_site IS NOT NULL)
+               AS dst_sites
     FROM hits h JOIN per_dst p ON p.src = h.src AND p.day = h.day
     LEFT JOIN replies r ON r.src = p.src AND r.dst = p.dst AND r.day = p.day
     GROUP BY h.src, h.day
