@@ -40,6 +40,7 @@ import duckdb
 import polars as pl
 
 from vpnsentry.detect.config import ALLOW_KINDS, Config
+from vpnsentry.detect.pairs import build_pairs
 from vpnsentry.enrich.geo import GeoTables, load_geo, lookup, register_geo
 from vpnsentry.enrich.sessions import build_sessions
 from vpnsentry.enrich.sites import SUBNET_SCHEMA, Inventory
@@ -163,6 +164,7 @@ class Context:
                     "SELECT 1 FROM flows WHERE \"event.action\" = 'flow-update' LIMIT 1"
                 ).fetchall()
                 self.con.execute(_CONVERSATIONS_SQL if open_records else _ALL_FLOWS_SQL)
+                build_pairs(self.con)
                 self.con.execute(_PAIRS_SQL)
             elif name == "transfers":
                 self.need(["pairs"])
@@ -195,56 +197,11 @@ SELECT * FROM open_latest WHERE "flow.id" NOT IN (SELECT "flow.id" FROM closed)
 """
 
 
-#: Flows per day and (source, destination, service port, transport), built in one scan of
-#: ``flows``. Three things make raw flow rows disagree about one conversation:
-#:
-#: * several sensors log it (the gateway's traffic log, NetFlow, Zeek): sums are taken per
-#:   sensor, then the largest sensor's view is kept;
-#: * NetFlow is one-way: the answer is its own record from the service port to the client's
-#:   ephemeral port. Such records (nfdump files or NetFlow/IPFIX received live, whose
-#:   source port is below the destination port) are turned around, so they add to the same
-#:   row as the request, their bytes counted as ``bytes_in``; without this, every answer
-#:   would be a row of its own and the table would be as large as the flows;
-#: * ASA logs a flow twice (built, teardown) and only the teardown carries bytes and
-#:   duration, so "flow-creation" rows are left out. ASA's ``network.bytes`` has no direction:
-#:   it goes to ``bytes_total`` and never into ``bytes_out``, so a download is not mistaken
-#:   for an upload.
+#: Where each address of ``_pairs`` (see :mod:`vpnsentry.detect.pairs`) is, looked up once
+#: per distinct address key rather than once per row, and the pairs with both ends' place.
 _PAIRS_SQL: Final = """
-CREATE OR REPLACE TEMP TABLE _pairs AS
-WITH raw AS (
-    SELECT *, coalesce(module IN ('nfdump', 'netflow') AND sp < dp, false) AS rev
-    FROM (
-        SELECT "source.ip" AS s, "destination.ip" AS d, "source.port" AS sp,
-               "destination.port" AS dp, "network.transport" AS proto, "@timestamp" AS ts,
-               "event.module" AS module,
-               coalesce("observer.name", "observer.ip", "event.module") AS sensor,
-               "source.bytes" AS sb, "destination.bytes" AS db, "network.bytes" AS nb,
-               "event.duration" AS dur, "user.name" AS usr
-        FROM conversations
-        WHERE "source.ip" IS NOT NULL AND "destination.ip" IS NOT NULL
-          AND "event.action" IS DISTINCT FROM 'flow-creation'
-    )
-), per_sensor AS (
-    SELECT CASE WHEN rev THEN d ELSE s END AS src, CASE WHEN rev THEN s ELSE d END AS dst,
-           CASE WHEN rev THEN sp ELSE dp END AS dport, proto,
-           date_trunc('day', ts) AS day, sensor,
-           greatest(count(*) FILTER (WHERE NOT rev), count(*) FILTER (WHERE rev)) AS conns,
-           sum(CASE WHEN rev THEN db ELSE sb END) AS bytes_out,
-           sum(CASE WHEN rev THEN sb ELSE db END) AS bytes_in,
-           sum(nb) AS bytes_total,
-           min(ts) AS first_ts, max(ts) AS last_ts, max(dur) AS max_duration,
-           max(usr) AS user_name
-    FROM raw GROUP BY ALL
-)
-SELECT src, dst, dport, proto, day, max(conns) AS conns, max(bytes_out) AS bytes_out,
-       max(bytes_in) AS bytes_in, max(bytes_total) AS bytes_total,
-       min(first_ts) AS first_ts, max(last_ts) AS last_ts,
-       max(max_duration) AS max_duration, count(*) AS sensors, max(user_name) AS user_name
-FROM per_sensor GROUP BY src, dst, dport, proto, day;
-
--- Where each address is, looked up once per distinct address rather than once per row.
 CREATE OR REPLACE TEMP TABLE _addr AS
-SELECT a.ip, a.u,
+SELECT a.k, a.u,
        CASE WHEN a.u <= s.net_hi THEN s.cidr END AS net,
        CASE WHEN a.u <= s.net_hi THEN s.site END AS site,
        CASE WHEN a.u <= s.net_hi THEN s.role END AS role,
@@ -255,20 +212,22 @@ SELECT a.ip, a.u,
        CASE WHEN a.u <= g.hi THEN g.as_org END AS org,
        coalesce(CASE WHEN a.u <= g.hi THEN g.hosting END, false) AS hosting
 FROM (
-    SELECT ip, ip4(ip) AS u FROM (SELECT src AS ip FROM _pairs UNION SELECT dst FROM _pairs)
+    SELECT k, CASE WHEN k < 4294967296 THEN k::UBIGINT END AS u
+    FROM (SELECT src_k AS k FROM _pairs UNION SELECT dst_k FROM _pairs)
 ) a
 ASOF LEFT JOIN subnets s ON a.u >= s.net_lo
 ASOF LEFT JOIN geo_country c ON a.u >= c.lo
 ASOF LEFT JOIN geo_asn g ON a.u >= g.lo;
 
 CREATE OR REPLACE TABLE pairs AS
-SELECT p.*, s.u AS src_u, d.u AS dst_u, s.net AS src_net, d.net AS dst_net,
+SELECT p.* EXCLUDE (src_k, dst_k), s.u AS src_u, d.u AS dst_u,
+       s.net AS src_net, d.net AS dst_net,
        s.site AS src_site, s.role AS src_role, coalesce(s.crown, false) AS src_crown,
        d.site AS dst_site, d.role AS dst_role, coalesce(d.crown, false) AS dst_crown,
        coalesce(s.private, false) AS src_private, coalesce(d.private, false) AS dst_private,
        d.country AS dst_country, d.asn AS dst_asn, d.org AS dst_org,
        coalesce(d.hosting, false) AS dst_hosting
-FROM _pairs p LEFT JOIN _addr s ON s.ip = p.src LEFT JOIN _addr d ON d.ip = p.dst;
+FROM _pairs p LEFT JOIN _addr s ON s.k = p.src_k LEFT JOIN _addr d ON d.k = p.dst_k;
 
 DROP TABLE _pairs;
 DROP TABLE _addr;

@@ -1,0 +1,260 @@
+"""The numba kernels behind :mod:`vpnsentry.detect.pairs` (imported only when needed).
+
+Why compiled: the ``pairs`` table groups every flow of the store (a month of a large estate
+is ~70 million rows) into per-sensor groups that are nearly as many as the rows, because
+almost every Internet destination is distinct. DuckDB's hash aggregate over six keys and
+nine aggregates paid ~2.5 µs per row there; one pass that keeps a group's keys and
+aggregates side by side in one row of an int64 matrix (one cache line or two per probe,
+not one per aggregate) pays a fraction of it.
+
+Group rows (``GROUP_WIDTH`` int64 columns, see the ``C_*`` indices):
+
+* keys: source and destination as ``addr`` keys (a canonical IPv4 address as its 32-bit
+  value, any other text as ``OTHER + id``), ``day * 2**34 + port code`` (the port plus
+  ``2**31``, ``NULL_PORT`` when absent) and ``protocol code * 2**32 + sensor code`` (codes
+  are 1-based dictionary positions, 0 for NULL);
+* aggregates: row counts of both directions (``fwd + rev * 2**32``), bytes out, in and
+  total (``NULL`` = ``INT64_MIN`` until a value is seen; sums saturate at the int64
+  bounds instead of wrapping), first and last time (epoch µs), longest duration, and the
+  user: an id in order of first sight (0 = NULL) compared by ``user_rank[id]``, the
+  names' byte order, so the kept user is the largest name, as SQL's ``max`` says. Ranks
+  are recomputed when names are added; adding names never reorders earlier ones.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import numba
+import numpy as np
+
+NULL: Final = np.iinfo(np.int64).min
+_MAX: Final = np.iinfo(np.int64).max
+NULL_PORT: Final = 1 << 33
+DAY_SHIFT: Final = 34
+OTHER: Final = 1 << 32  # address keys at or above it index the non-IPv4 texts
+
+C_SRC, C_DST, C_DAY_PORT, C_PROTO_SENSOR, C_COUNTS = 0, 1, 2, 3, 4
+C_OUT, C_IN, C_TOTAL, C_FIRST, C_LAST, C_DUR, C_USER = 5, 6, 7, 8, 9, 10, 11
+GROUP_WIDTH: Final = 12
+
+
+@numba.njit(cache=True, nogil=True)
+def ip4_keys(offsets: Any, data: Any, out: Any) -> None:
+    """``out[i]``: the 32-bit value of string ``i`` when it is a canonical dotted quad
+    (four decimal octets 0-255, no leading zeros, nothing else), else -1. Canonical only,
+    so that key and text stay one-to-one: ``01.2.3.4`` stays text, as SQL sees it."""
+    for i in range(len(offsets) - 1):
+        p = offsets[i]
+        end = offsets[i + 1]
+        value = 0
+        octets = 0
+        ok = True
+        while ok and p < end and octets < 4:
+            q = p
+            v = 0
+            while q < end and q - p < 3 and 48 <= data[q] <= 57:
+                v = v * 10 + (data[q] - 48)
+                q += 1
+            if q == p or v > 255 or (q - p > 1 and data[p] == 48):
+                ok = False
+                break
+            value = value * 256 + v
+            octets += 1
+            if octets < 4:
+                if q < end and data[q] == 46:
+                    q += 1
+                else:
+                    ok = False
+            p = q
+        out[i] = value if ok and octets == 4 and p == end else -1
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _mix(h: Any, v: Any) -> Any:
+    """One splitmix64-style round of ``v`` into ``h`` (uint64 arithmetic wraps)."""
+    x = (h ^ np.uint64(v)) * np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(31))) * np.uint64(0xBF58476D1CE4E5B9)
+    return x ^ (x >> np.uint64(29))
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _add(cur: Any, v: Any) -> Any:
+    """NULL-aware sum that saturates: an attacker-written byte count must not wrap."""
+    if v == NULL:
+        return cur
+    if cur == NULL:
+        return v
+    # tested before adding: LLVM may assume a signed sum does not overflow
+    if v > 0 and cur > _MAX - v:
+        return _MAX
+    if v < 0 and cur < NULL + 1 - v:
+        return NULL + 1
+    return cur + v
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _pair_hash(src: Any, dst: Any, day_port: Any, proto: Any) -> Any:
+    """Hash of a pair's keys: bits 48 and up pick the partition, the low bits the slot."""
+    return _mix(_mix(_mix(_mix(np.uint64(0), src), dst), day_port), proto)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _group(
+    m: Any, index: Any, slot: Any, n: int, k0: Any, k1: Any, k2: Any, k3: Any, shift: int
+) -> Any:
+    """Probe ``index`` from ``slot`` for the group of keys ``k0..k3`` (``k3`` compared above
+    bit ``shift``) in matrix ``m``; open it as row ``n`` when absent (aggregates at their
+    neutral values). Returns (row, new group count)."""
+    mask = np.uint64(len(index) - 1)
+    while True:
+        g = index[slot]
+        if g < 0:
+            index[slot] = n
+            m[n, C_SRC] = k0
+            m[n, C_DST] = k1
+            m[n, C_DAY_PORT] = k2
+            m[n, C_PROTO_SENSOR] = k3
+            m[n, C_COUNTS] = 0
+            for c in (C_OUT, C_IN, C_TOTAL, C_LAST, C_DUR):
+                m[n, c] = NULL
+            m[n, C_FIRST] = _MAX
+            m[n, C_USER] = 0
+            return n, n + 1
+        if (
+            m[g, C_SRC] == k0
+            and m[g, C_DST] == k1
+            and m[g, C_DAY_PORT] == k2
+            and m[g, C_PROTO_SENSOR] >> shift == k3 >> shift
+        ):
+            return g, n
+        slot = (slot + np.uint64(1)) & mask
+
+
+@numba.njit(cache=True, nogil=True)
+def rehash(rows: Any, n: int, index: Any) -> None:
+    """Fill the empty ``index`` (all -1, a power of two long) with groups ``0..n-1``."""
+    mask = np.uint64(len(index) - 1)
+    for g in range(n):
+        k3 = rows[g, C_PROTO_SENSOR]
+        h = _mix(_pair_hash(rows[g, C_SRC], rows[g, C_DST], rows[g, C_DAY_PORT], k3 >> 32), k3)
+        slot = h & mask
+        while index[slot] >= 0:
+            slot = (slot + np.uint64(1)) & mask
+        index[slot] = g
+
+
+@numba.njit(cache=True, nogil=True)
+def add_rows(
+    src: Any,
+    dst: Any,
+    day_port: Any,
+    proto_sensor: Any,
+    rev: Any,
+    out_b: Any,
+    in_b: Any,
+    total_b: Any,
+    ts: Any,
+    dur: Any,
+    user: Any,
+    user_rank: Any,
+    part: int,
+    parts: int,
+    index: Any,
+    rows: Any,
+    n: int,
+) -> int:
+    """Add the rows of a batch that fall in partition ``part`` of ``parts`` (by pair hash,
+    so that all sensors of a pair share a partition and partitions fold on their own) to
+    its per-sensor groups; return the partition's new group count.
+
+    Inputs are oriented already (a turned-around NetFlow answer has its source and
+    destination swapped and ``rev`` set). ``user`` holds ids (0 = NULL), ``user_rank``
+    their byte order. The caller keeps ``index`` under half full and ``rows`` long enough
+    for every row of the batch to open a group."""
+    mask = np.uint64(len(index) - 1)
+    np_parts = np.uint64(parts)
+    for i in range(len(src)):
+        k0, k1, k2, k3 = src[i], dst[i], day_port[i], proto_sensor[i]
+        hp = _pair_hash(k0, k1, k2, k3 >> 32)
+        if (hp >> np.uint64(48)) % np_parts != part:
+            continue
+        g, n = _group(rows, index, _mix(hp, k3) & mask, n, k0, k1, k2, k3, 0)
+        rows[g, C_COUNTS] += (1 << 32) if rev[i] else 1
+        rows[g, C_OUT] = _add(rows[g, C_OUT], out_b[i])
+        rows[g, C_IN] = _add(rows[g, C_IN], in_b[i])
+        rows[g, C_TOTAL] = _add(rows[g, C_TOTAL], total_b[i])
+        rows[g, C_FIRST] = min(rows[g, C_FIRST], ts[i])
+        rows[g, C_LAST] = max(rows[g, C_LAST], ts[i])
+        rows[g, C_DUR] = max(rows[g, C_DUR], dur[i])
+        if user_rank[user[i]] > user_rank[rows[g, C_USER]]:
+            rows[g, C_USER] = user[i]
+    return n
+
+
+@numba.njit(cache=True, nogil=True)
+def fold_sensors(rows: Any, n: int, user_rank: Any, index: Any, out: Any) -> int:
+    """Fold per-sensor groups into pairs (the same keys without the sensor); return the
+    number of pairs. ``out`` rows: the group layout with ``C_COUNTS`` holding the largest
+    sensor's connection count, ``C_PROTO_SENSOR`` the protocol code and the number of
+    sensors (``proto * 2**32 + sensors``); bytes, times, duration and user are the largest
+    (first time: smallest) over the sensors."""
+    mask = np.uint64(len(index) - 1)
+    m = 0
+    for g in range(n):
+        k0, k1, k2 = rows[g, C_SRC], rows[g, C_DST], rows[g, C_DAY_PORT]
+        proto = rows[g, C_PROTO_SENSOR] >> 32
+        counts = rows[g, C_COUNTS]
+        conns = max(counts & 0xFFFFFFFF, counts >> 32)
+        p, m = _group(
+            out, index, _pair_hash(k0, k1, k2, proto) & mask, m, k0, k1, k2, proto << 32, 32
+        )
+        out[p, C_PROTO_SENSOR] += 1
+        out[p, C_COUNTS] = max(out[p, C_COUNTS], conns)
+        for c in (C_OUT, C_IN, C_TOTAL, C_LAST, C_DUR):
+            out[p, c] = max(out[p, c], rows[g, c])
+        out[p, C_FIRST] = min(out[p, C_FIRST], rows[g, C_FIRST])
+        if user_rank[rows[g, C_USER]] > user_rank[out[p, C_USER]]:
+            out[p, C_USER] = rows[g, C_USER]
+    return m
+
+
+@numba.njit(cache=True, nogil=True)
+def format_addrs(keys: Any, other_offsets: Any, other_data: Any, offsets: Any) -> Any:
+    """Address keys back to text: Arrow string ``offsets`` (filled in) and the data bytes
+    (returned). IPv4 keys are written as dotted quads, others copied from the ``other``
+    strings (Arrow offsets and data) at index ``key - OTHER``."""
+    size = 0
+    for i in range(len(keys)):
+        k = keys[i]
+        if k >= OTHER:
+            j = k - OTHER
+            size += other_offsets[j + 1] - other_offsets[j]
+        else:
+            size += 15
+    data = np.empty(size, dtype=np.uint8)
+    at = 0
+    offsets[0] = 0
+    for i in range(len(keys)):
+        k = keys[i]
+        if k >= OTHER:
+            j = k - OTHER
+            for q in range(other_offsets[j], other_offsets[j + 1]):
+                data[at] = other_data[q]
+                at += 1
+        else:
+            for shift in (24, 16, 8, 0):
+                v = (k >> shift) & 255
+                if v >= 100:
+                    data[at] = 48 + v // 100
+                    at += 1
+                if v >= 10:
+                    data[at] = 48 + (v // 10) % 10
+                    at += 1
+                data[at] = 48 + v % 10
+                at += 1
+                if shift:
+                    data[at] = 46
+                    at += 1
+        offsets[i + 1] = at
+    return data[:at]
