@@ -26,7 +26,15 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from vpnsentry.simulate.core import DAY, STATE, Window, ip_u32, mix, reuse_freed_memory
+from vpnsentry.simulate.core import (
+    DAY,
+    MINUTE,
+    STATE,
+    Window,
+    ip_u32,
+    mix,
+    reuse_freed_memory,
+)
 from vpnsentry.simulate.estate import Estate
 from vpnsentry.simulate.events import Events
 from vpnsentry.simulate.layout import FileBuffer, Lines
@@ -186,13 +194,14 @@ class Output:
         dev = self.devices[obs.id]
         lines: Lines | list[Lines] | pl.DataFrame
         if obs.kind == "zeek":
-            lines = zeek_conn.conn_lines(dev, part)
+            lines = zeek_conn.conn_lines(dev, self._in_window(part))
         elif obs.kind == "netflow":
-            lines = nfdump.flow_lines(dev, self.router.netflow_view(obs, part))
+            lines = nfdump.flow_lines(dev, self.router.netflow_view(obs, self._in_window(part)))
         else:
             first = self.next_id[obs.id]
             self.next_id[obs.id] += len(part)
-            view = self.router.gateway_view(obs, part, first)
+            # Numbered before the window's edges are cut, so a connection keeps its id.
+            view = self._in_window(self.router.gateway_view(obs, part, first))
             g = self.est.gateways[obs.gw]
             if g.vendor == "fortinet_fortigate":
                 lines = fortinet_fortigate.traffic_lines(dev, view)
@@ -203,6 +212,20 @@ class Output:
             else:
                 return
         self.streams[obs.id].pending.extend(_as_lines(lines))
+
+    def _in_window(self, flows: pl.DataFrame) -> pl.DataFrame:
+        """The flows whose lines can fall inside the window.
+
+        Why: benign life is generated for whole local days, from the eve of the window to
+        the day after it, and a day's file only takes the lines of its UTC day, so up to
+        two of the generated days' lines were rendered only to be dropped (15% of the lines
+        of a week). Every flow line's time lies between the flow's start minus the
+        device's clock skew (seconds) and its end plus skew and collector delay (under a
+        minute, NetFlow's export delay included); a minute each side is kept.
+        """
+        ts, end = pl.col("ts"), pl.col("ts") + pl.col("dur")
+        keep = (ts < self.win.t1 + MINUTE) & (end >= self.win.t0 - MINUTE)
+        return flows.filter(keep)
 
     def _gateway_events(self, kind: str, gw: int, table: pl.DataFrame) -> None:
         g = self.est.gateways[gw]
