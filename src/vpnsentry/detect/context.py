@@ -15,6 +15,8 @@ store's ``events`` and ``flows`` views:
 ``allow_nets``      kind (scanners, backup_hosts, admin_hosts, partners), lo, hi: inventory and
                     config allow-lists together
 ``allow_users``     kind, name (lower case)
+``is_partner(u)``   macros: u in that allow-list; also ``is_scanner``, ``is_backup_host``,
+                    ``is_admin_host``; ``is_gateway_addr``: a gateway's own address
 ``geo_*``, ``ip4``  GeoIP/ASN range tables and the string -> UBIGINT macro (enrich/geo.py)
 ``is_private(u)``   macro: RFC 1918, CGNAT, loopback, link-local
 ``sessions``        VPN sessions (enrich/sessions.py)                       [need "sessions"]
@@ -56,6 +58,16 @@ _PRIVATE: Final = (
     "0.0.0.0/8",
     "224.0.0.0/3",
 )
+
+#: Allow-list kinds of ``allow_nets`` and the macro that tests an address against each.
+_ALLOW_MACROS: Final = {
+    "partners": "is_partner",
+    "scanners": "is_scanner",
+    "backup_hosts": "is_backup_host",
+    "admin_hosts": "is_admin_host",
+}
+#: Longest allow-list written into its macro as constants; a longer one is looked up.
+_MAX_INLINE_RANGES: Final = 64
 
 #: A login attempt is an administrator's (not a VPN user's) when the gateway says so:
 #: FortiGate tags admin events with the Administrator role; ASA 605004/605005 (SSH, Telnet,
@@ -135,6 +147,37 @@ class Context:
         nets, users = _allow_frames(inv, self.config)
         self._table("allow_nets", nets)
         self._table("allow_users", users)
+        self._membership_macros(nets)
+
+    def _membership_macros(self, nets: pl.DataFrame) -> None:
+        """``is_partner(u)``, ``is_scanner(u)``, ``is_backup_host(u)``, ``is_admin_host(u)``
+        and ``is_gateway_addr(u)`` as constant expressions (false for NULL).
+
+        Why not ``NOT EXISTS (SELECT 1 FROM allow_nets ... u BETWEEN lo AND hi)`` in each
+        detection: DuckDB decorrelates it by grouping every distinct outer value first, which
+        over ``transfers`` or ``pairs`` (millions of rows) cost 5-20 s per detection for a
+        list that is usually empty or a handful of ranges. A long list (over
+        ``_MAX_INLINE_RANGES``) keeps the subquery form."""
+        for kind, name in _ALLOW_MACROS.items():
+            ranges = nets.filter(pl.col("kind") == kind).sort("lo").rows()
+            if len(ranges) > _MAX_INLINE_RANGES:
+                body = (
+                    f"EXISTS (SELECT 1 FROM allow_nets a WHERE a.kind = '{kind}'"
+                    " AND u BETWEEN a.lo AND a.hi)"
+                )
+            else:
+                body = " OR ".join(f"(u BETWEEN {int(lo)} AND {int(hi)})" for _, lo, hi in ranges)
+            self.con.execute(
+                f"CREATE OR REPLACE MACRO {name}(u) AS coalesce({body or 'false'}, false)"
+            )
+        rows = self.con.sql(
+            "SELECT DISTINCT a FROM (SELECT outside_u AS a FROM gateways UNION ALL "
+            "SELECT inside_u FROM gateways UNION ALL SELECT management_u FROM gateways) "
+            "WHERE a IS NOT NULL ORDER BY a"
+        ).fetchall()
+        members = ", ".join(str(int(r[0])) for r in rows)
+        body = f"u IN ({members})" if members else "false"
+        self.con.execute(f"CREATE OR REPLACE MACRO is_gateway_addr(u) AS coalesce({body}, false)")
 
     def _geo_table(self, name: str, addresses_sql: str) -> None:
         """Table ``name``: geo columns (see :func:`enrich.geo.lookup`) per distinct ``ip``."""
@@ -262,11 +305,7 @@ SELECT any_value(host) AS host, host_u, any_value(ext) AS ext, ext_u, day,
        coalesce(sum(down), 0)::BIGINT AS down, min(port) AS port,
        min(first_ts) AS first_ts, max(last_ts) AS last_ts, max(usr) AS usr
 FROM oriented o
-WHERE o.ext_u NOT IN (
-          SELECT outside_u FROM gateways UNION SELECT inside_u FROM gateways
-          UNION SELECT management_u FROM gateways WHERE management_u IS NOT NULL)
-  AND NOT EXISTS (
-          SELECT 1 FROM allow_nets n WHERE n.kind = 'partners' AND o.ext_u BETWEEN n.lo AND n.hi)
+WHERE NOT is_gateway_addr(o.ext_u) AND NOT is_partner(o.ext_u)
 GROUP BY host_u, ext_u, day;
 
 -- How many internal hosts talk to each external /24 ("rare" for the exfil detections),

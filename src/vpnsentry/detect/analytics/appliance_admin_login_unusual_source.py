@@ -38,8 +38,7 @@ WITH adm AS (
     SELECT ukey, src, min(ts) AS since FROM adm WHERE outcome = 'success' GROUP BY ALL
 ), judged AS (
     SELECT a.*,
-           EXISTS (SELECT 1 FROM allow_nets n
-                   WHERE n.kind = 'admin_hosts' AND a.src_u BETWEEN n.lo AND n.hi)
+           is_admin_host(a.src_u)
            OR EXISTS (SELECT 1 FROM subnets s
                       WHERE s.role = 'management' AND a.src_u BETWEEN s.net_lo AND s.net_hi)
                AS sanctioned,

@@ -24,18 +24,14 @@ from the Internet is the inventory's statement, not something to learn.
 from vpnsentry.detect.base import Detection
 
 SQL = """
-WITH own AS (
-    SELECT inside_u AS u FROM gateways UNION SELECT outside_u FROM gateways
-    UNION SELECT management_u FROM gateways WHERE management_u IS NOT NULL
-), inbound AS (
+WITH inbound AS (
     SELECT p.*
     FROM pairs p
     WHERE NOT p.src_private AND p.dst_private
       AND coalesce(p.dst_role, '') NOT IN ('dmz', 'vpn_pool')
       AND p.dport < $min_ephemeral_port
-      AND p.dst_u NOT IN (SELECT u FROM own)
-      AND NOT EXISTS (SELECT 1 FROM allow_nets n
-                      WHERE n.kind = 'partners' AND p.src_u BETWEEN n.lo AND n.hi)
+      AND NOT is_gateway_addr(p.dst_u)
+      AND NOT is_partner(p.src_u)
 ), first_day AS (
     SELECT dst, dport, proto, min(day) AS day FROM inbound GROUP BY ALL
 ), candidates AS (

@@ -35,14 +35,11 @@ WITH gw_addr AS (
     UNION ALL
     SELECT hostname, management, management_u, 'management' FROM gateways
     WHERE management_u IS NOT NULL
-), own AS (
-    SELECT inside_u AS u FROM gateways UNION SELECT outside_u FROM gateways
-    UNION SELECT management_u FROM gateways WHERE management_u IS NOT NULL
 ), conn AS (
     SELECT a.hostname, a.side, p.src, p.src_u, p.dst, p.dst_u, p.dport, p.proto, p.day,
            p.conns, p.bytes_out, p.bytes_in, p.first_ts, p.last_ts, p.dst_role, p.dst_site
     FROM pairs p JOIN gw_addr a ON p.src_u = a.addr_u
-    WHERE p.dst_private AND p.dst_u NOT IN (SELECT u FROM own)
+    WHERE p.dst_private AND NOT is_gateway_addr(p.dst_u)
 ), data_start AS (
     SELECT min(day) AS d0 FROM pairs
 ), hist AS (

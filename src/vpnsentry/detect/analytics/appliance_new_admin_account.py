@@ -91,8 +91,7 @@ SQL = (
     SELECT c.*, ip4(c.src) AS src_u,
            coalesce(profile IN ('super_admin', 'privilege 15', 'superuser', 'class super-user')
                     OR regexp_matches(profile, '^auth server .*admin', 'i'), false) AS super,
-           EXISTS (SELECT 1 FROM allow_nets n
-                   WHERE n.kind = 'admin_hosts' AND ip4(c.src) BETWEEN n.lo AND n.hi)
+           is_admin_host(ip4(c.src))
            OR EXISTS (SELECT 1 FROM subnets s
                       WHERE s.role = 'management' AND ip4(c.src) BETWEEN s.net_lo AND s.net_hi)
                AS sanctioned

@@ -63,8 +63,7 @@ WITH admin_attempts AS ("""
 ), failures AS (
     SELECT *, coalesce("observer.name", "event.module") AS gw FROM attempts f
     WHERE "event.outcome" = 'failure'
-      AND NOT EXISTS (SELECT 1 FROM allow_nets a
-                      WHERE a.kind = 'scanners' AND f.src_u BETWEEN a.lo AND a.hi)
+      AND NOT is_scanner(f.src_u)
 ), marked AS (
     SELECT *, CASE WHEN ts - lag(ts) OVER w <= to_minutes($max_gap_minutes::BIGINT)
                    THEN 0 ELSE 1 END AS new_burst

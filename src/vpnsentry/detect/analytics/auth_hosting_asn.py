@@ -32,8 +32,7 @@ WITH ok AS (
 ), hosted AS (
     SELECT * FROM ok h
     WHERE hosting
-      AND NOT EXISTS (SELECT 1 FROM allow_nets a
-                      WHERE a.kind = 'partners' AND h.src_u BETWEEN a.lo AND a.hi)
+      AND NOT is_partner(h.src_u)
 ), net_days AS (  -- the days each account logged in from each provider network
     SELECT DISTINCT "user.key", network, ts::DATE AS day FROM ok WHERE hosting
 ), grouped AS (

@@ -35,8 +35,7 @@ WITH real_users AS (
            l.country, r."user.key" IS NOT NULL AS is_real
     FROM logins l LEFT JOIN real_users r USING ("user.key")
     WHERE l."event.outcome" = 'failure'
-      AND NOT EXISTS (SELECT 1 FROM allow_nets a
-                      WHERE a.kind = 'scanners' AND l.src_u BETWEEN a.lo AND a.hi)
+      AND NOT is_scanner(l.src_u)
 ), addr_marked AS (
     SELECT *, CASE WHEN ts - lag(ts) OVER (PARTITION BY gw, "source.ip" ORDER BY ts)
                         <= to_minutes($max_gap_minutes::BIGINT) THEN 0 ELSE 1 END AS new_burst

@@ -42,8 +42,7 @@ WITH admin_attempts AS ("""
     FROM admin_attempts
 ), scoped AS (
     SELECT *, coalesce('AS' || asn::VARCHAR, 'ORG ' || as_org) AS network FROM attempts t
-    WHERE NOT EXISTS (SELECT 1 FROM allow_nets a
-                      WHERE a.kind IN ('partners', 'scanners') AND t.src_u BETWEEN a.lo AND a.hi)
+    WHERE NOT is_partner(t.src_u) AND NOT is_scanner(t.src_u)
 ), succ AS (
     SELECT row_number() OVER (ORDER BY ts, "user.key", "source.ip") AS sid, *
     FROM scoped WHERE "event.outcome" = 'success'

@@ -34,12 +34,7 @@ WITH outbound AS (
     SELECT p.src, p.src_u, p.dst, p.dst_u, p.day, p.dport, p.conns, p.dst_org, p.dst_country
     FROM pairs p
     WHERE p.src_private AND NOT p.dst_private AND p.dst_u IS NOT NULL
-      AND p.dst_u NOT IN (
-          SELECT outside_u FROM gateways UNION SELECT inside_u FROM gateways
-          UNION SELECT management_u FROM gateways WHERE management_u IS NOT NULL)
-      AND NOT EXISTS (
-          SELECT 1 FROM allow_nets a
-          WHERE a.kind = 'partners' AND p.dst_u BETWEEN a.lo AND a.hi)
+      AND NOT is_gateway_addr(p.dst_u) AND NOT is_partner(p.dst_u)
 ), popularity AS (
     -- src_u for src: a private source always has one, and it is one-to-one with the text
     SELECT net, count(*) AS net_hosts

@@ -86,13 +86,8 @@ WITH slices AS (
     WHERE is_private(s.src_u) <> is_private(s.dst_u)
 ), clean AS (
     SELECT e.* FROM ends e
-    WHERE NOT EXISTS (
-              SELECT 1 FROM gateways g
-              WHERE e.src_u IN (g.outside_u, g.inside_u, g.management_u)
-                 OR e.dst_u IN (g.outside_u, g.inside_u, g.management_u))
-      AND NOT EXISTS (
-              SELECT 1 FROM allow_nets a
-              WHERE a.kind = 'partners' AND e.ext_u BETWEEN a.lo AND a.hi)
+    WHERE NOT is_gateway_addr(e.src_u) AND NOT is_gateway_addr(e.dst_u)
+      AND NOT is_partner(e.ext_u)
 ), popularity AS (
     SELECT ext_u // 256 AS net, count(DISTINCT host) AS net_hosts FROM clean GROUP BY 1
 ), candidates AS (

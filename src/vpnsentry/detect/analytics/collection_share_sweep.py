@@ -48,9 +48,7 @@ WITH smb_pairs AS (
 ), """
     + actor_ctes("sessions_smb", "smb")
     + """
-    WHERE NOT EXISTS (SELECT 1 FROM allow_nets w
-                      WHERE w.kind IN ('backup_hosts', 'scanners')
-                        AND a.src_u BETWEEN w.lo AND w.hi)
+    WHERE NOT is_backup_host(a.src_u) AND NOT is_scanner(a.src_u)
 ), server_first AS (
     SELECT actor, dst, min(day) AS first_day FROM smb GROUP BY ALL
 ), new_reads AS (

@@ -27,9 +27,7 @@ from vpnsentry.detect.base import Detection
 SQL: Final = """
 WITH t AS (
     SELECT x.* FROM transfers x
-    WHERE NOT EXISTS (
-        SELECT 1 FROM allow_nets a
-        WHERE a.kind = 'backup_hosts' AND x.host_u BETWEEN a.lo AND a.hi)
+    WHERE NOT is_backup_host(x.host_u)
 ), heavy AS (
     -- only a (host, address) with min_days upload days can qualify: the full aggregates
     -- (the ordered list of days above all) are computed for those few alone

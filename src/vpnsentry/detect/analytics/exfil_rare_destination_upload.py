@@ -27,9 +27,7 @@ from vpnsentry.detect.base import Detection
 SQL: Final = """
 WITH t AS (
     SELECT x.* FROM transfers x
-    WHERE NOT EXISTS (
-        SELECT 1 FROM allow_nets a
-        WHERE a.kind = 'backup_hosts' AND x.host_u BETWEEN a.lo AND a.hi)
+    WHERE NOT is_backup_host(x.host_u)
 ), history AS (
     -- big days only: a candidate is one, and only they count as earlier big days, so the
     -- window sorts those few rows instead of every (host, address, day)

@@ -32,9 +32,7 @@ from vpnsentry.detect.base import Detection
 SQL: Final = """
 WITH t AS (
     SELECT x.* FROM transfers x
-    WHERE NOT EXISTS (
-        SELECT 1 FROM allow_nets a
-        WHERE a.kind = 'backup_hosts' AND x.host_u BETWEEN a.lo AND a.hi)
+    WHERE NOT is_backup_host(x.host_u)
 ), out_day AS (
     SELECT host, day, sum(up) AS up FROM t GROUP BY host, day
 ), out_base AS (

@@ -43,9 +43,7 @@ SQL = (
            e.peer, e.dst AS hub, e.dport, e.day, e.first_ts, e.last_ts, e.src_site AS a_site
     FROM admin_edges e SEMI JOIN hubs p ON e.dst = p.hub
     WHERE list_contains(CAST($hop_ports AS INTEGER[]), e.dport)
-      AND NOT EXISTS (SELECT 1 FROM allow_nets w
-                      WHERE w.kind IN ('scanners', 'backup_hosts')
-                        AND e.src_u BETWEEN w.lo AND w.hi)
+      AND NOT is_scanner(e.src_u) AND NOT is_backup_host(e.src_u)
 ), inbound_peers AS (
     SELECT f.peer, f.dst, f.dport, f.actor, min(f.day) AS first_day FROM admin_edges f
     SEMI JOIN inbound i ON f.peer = i.peer AND f.dst = i.hub AND f.dport = i.dport

@@ -64,8 +64,7 @@ WITH internal AS (
     WHERE (b.baseline_days > 0 OR b.day > (SELECT min(day) FROM actor_day))
       AND ((hosts >= $min_hosts AND hosts >= $baseline_factor * baseline_hosts)
            OR (max_ports >= $min_ports AND max_ports >= $baseline_factor * baseline_ports))
-      AND NOT EXISTS (SELECT 1 FROM allow_nets w
-                      WHERE w.kind = 'scanners' AND b.src_u BETWEEN w.lo AND w.hi)
+      AND NOT is_scanner(b.src_u)
 ), replies AS (
     -- A destination answered if a sensor saw reply bytes, or saw the reverse direction as a
     -- flow of its own (NetFlow is unidirectional and carries no reply bytes).

@@ -101,9 +101,7 @@ actor_first AS (
 #: An actor is exempt when allow-listed (scanners, backup and admin hosts by address, admin
 #: users by name). Needs ``src_u`` and ``actor`` in scope as ``x``.
 ALLOWED_SQL = """(
-    EXISTS (SELECT 1 FROM allow_nets w
-            WHERE w.kind IN ('scanners', 'backup_hosts', 'admin_hosts')
-              AND x.src_u BETWEEN w.lo AND w.hi)
+    is_scanner(x.src_u) OR is_backup_host(x.src_u) OR is_admin_host(x.src_u)
     OR EXISTS (SELECT 1 FROM allow_users w
                WHERE w.kind = 'admin_users' AND x.actor = 'user:' || w.name)
 )"""
