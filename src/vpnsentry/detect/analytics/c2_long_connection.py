@@ -72,6 +72,7 @@ WITH slices AS (
     HAVING count(*) > 1 AND (epoch_us(max(te)) - epoch_us(min(ts))) * 1000 >= $min_hours * 3.6e12
 ), ends AS (
     SELECT CASE WHEN p.src_private THEN p.src ELSE p.dst END AS host,
+           CASE WHEN p.src_private THEN p.src_u ELSE p.dst_u END AS host_u,
            CASE WHEN p.src_private THEN p.dst ELSE p.src END AS ext,
            CASE WHEN p.src_private THEN p.dst_u ELSE p.src_u END AS ext_u,
            p.max_duration, p.src_u, p.dst_u
@@ -79,6 +80,7 @@ WITH slices AS (
     WHERE p.src_private <> p.dst_private AND p.src_u IS NOT NULL AND p.dst_u IS NOT NULL
     UNION ALL
     SELECT CASE WHEN is_private(s.src_u) THEN s.src ELSE s.dst END,
+           CASE WHEN is_private(s.src_u) THEN s.src_u ELSE s.dst_u END,
            CASE WHEN is_private(s.src_u) THEN s.dst ELSE s.src END,
            CASE WHEN is_private(s.src_u) THEN s.dst_u ELSE s.src_u END,
            s.dur, s.src_u, s.dst_u
@@ -89,7 +91,8 @@ WITH slices AS (
     WHERE NOT is_gateway_addr(e.src_u) AND NOT is_gateway_addr(e.dst_u)
       AND NOT is_partner(e.ext_u)
 ), popularity AS (
-    SELECT ext_u // 256 AS net, count(DISTINCT host) AS net_hosts FROM clean GROUP BY 1
+    -- host_u for host: both ends of these rows are valid IPv4, one-to-one with the text
+    SELECT ext_u // 256 AS net, count(DISTINCT host_u) AS net_hosts FROM clean GROUP BY 1
 ), candidates AS (
     SELECT c.host, c.ext, any_value(n.net_hosts) AS net_hosts
     FROM clean c JOIN popularity n ON n.net = c.ext_u // 256
