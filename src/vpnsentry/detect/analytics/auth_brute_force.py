@@ -77,7 +77,8 @@ WITH admin_attempts AS ("""
            mode("user.name") AS "user.name", min(ts) AS first_ts, max(ts) AS last_ts,
            count(*) AS failures, any_value(src_u) AS src_u, any_value(country) AS country,
            any_value(asn) AS asn, any_value(as_org) AS as_org, bool_or(hosting) AS hosting,
-           list(DISTINCT "event.reason") FILTER (WHERE "event.reason" IS NOT NULL) AS reasons
+           list(DISTINCT "event.reason" ORDER BY "event.reason")
+               FILTER (WHERE "event.reason" IS NOT NULL) AS reasons
     FROM bursts GROUP BY ALL
     HAVING count(*) >= $min_failures
 ), successes AS (

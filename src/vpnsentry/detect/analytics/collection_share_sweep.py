@@ -80,7 +80,8 @@ WITH smb_pairs AS (
            arg_min(r.src, r.first_ts) AS src, any_value(r.src_site) AS src_site,
            any_value(r.src_role) AS src_role, any_value(r."user.name") AS "user.name",
            count(*) AS servers, count(DISTINCT r.dst_site) AS sites,
-           list(DISTINCT r.dst_site) FILTER (WHERE r.dst_site IS NOT NULL) AS site_list,
+           list(DISTINCT r.dst_site ORDER BY r.dst_site) FILTER (WHERE r.dst_site IS NOT NULL)
+               AS site_list,
            count(*) FILTER (WHERE r.dst_crown) AS crown_servers,
            coalesce(sum(r.read_bytes) FILTER (WHERE r.dst_crown), 0) AS crown_bytes,
            sum(r.read_bytes) AS read_bytes, sum(r.conns) AS conns,

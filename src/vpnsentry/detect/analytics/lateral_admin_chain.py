@@ -66,7 +66,7 @@ SQL = (
            any_value(outs) AS outs, any_value(n_out) AS n_out,
            any_value(crown_out) AS crown_out, any_value(out_ports) AS out_ports,
            list(DISTINCT a) AS ins, list(DISTINCT in_port ORDER BY in_port) AS in_ports,
-           list(DISTINCT a_user) FILTER (WHERE a_user IS NOT NULL) AS in_users,
+           list(DISTINCT a_user ORDER BY a_user) FILTER (WHERE a_user IS NOT NULL) AS in_users,
            arg_max(a, t1) AS last_in, max(t1) AS last_t1,
            list({source: a, site: a_site, port: in_port, first: t1} ORDER BY t1)[1:$max_samples]
                AS inbound_samples

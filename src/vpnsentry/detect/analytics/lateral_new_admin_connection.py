@@ -184,12 +184,12 @@ SQL = (
     SELECT actor, day, min(first_ts) AS first_ts, max(last_ts) AS last_ts,
            arg_min(src, first_ts) AS src, any_value(src_site) AS src_site,
            any_value(src_role) AS src_role, any_value("user.name") AS "user.name",
-           list_distinct(flatten(list(srcs))) AS srcs,
+           list_sort(list_distinct(flatten(list(srcs)))) AS srcs,
            count(*) AS new_hosts,
            count(*) FILTER (WHERE dst_crown) AS crown_hosts,
            count(*) FILTER (WHERE dst_role = 'workstations') AS workstation_hosts,
-           list(DISTINCT dst_site) FILTER (WHERE dst_site IS DISTINCT FROM src_site)
-               AS other_sites,
+           list(DISTINCT dst_site ORDER BY dst_site)
+               FILTER (WHERE dst_site IS DISTINCT FROM src_site) AS other_sites,
            list_sort(list_distinct(flatten(list(ports)))) AS ports,
            list_sort(list_distinct(flatten(list(services)))) AS services,
            sum(conns) AS conns, sum(bytes_out) AS bytes_out, sum(bytes_in) AS bytes_in,
