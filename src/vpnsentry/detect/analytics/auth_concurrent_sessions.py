@@ -120,7 +120,7 @@ SELECT first_ts AS "@timestamp", last_ts AS "event.end",
        user_name AS "user.name", ip AS "source.ip", observer AS "observer.name",
        cc AS "source.geo.country_iso_code", asn_ AS "source.as.number",
        org AS "source.as.organization.name",
-       list_distinct(ips) AS "related.ip", [user_name] AS "related.user",
+       list_sort(list_distinct(ips)) AS "related.ip", [user_name] AS "related.user",
        to_json({pairs: pair_list, any_end_inferred: inferred_end,
                 max_kmh: $max_kmh})::VARCHAR AS "alert.evidence"
 FROM per_day

@@ -104,7 +104,7 @@ WITH pts AS (
            arg_min(prior_logins, "@timestamp") AS prior_logins,
            arg_min(user_first, "@timestamp") AS user_first,
            arg_min(known_hours, "@timestamp") AS known_hours,
-           list(DISTINCT ip) AS ips,
+           list(DISTINCT ip ORDER BY ip) AS ips,
            list({time: "@timestamp", ip: ip, country: country, hour: hour, gap_hours: gap,
                  clock: clock} ORDER BY "@timestamp") AS login_list
     FROM unusual GROUP BY ALL

@@ -34,7 +34,7 @@ SQL = (
     + """, hubs AS (
     SELECT src AS hub, day, min(first_ts) AS t2, max(last_ts) AS t2_end,
            any_value(src_site) AS hub_site, any_value(src_role) AS hub_role,
-           list(DISTINCT dst) AS outs, count(DISTINCT dst) AS n_out,
+           list(DISTINCT dst ORDER BY dst) AS outs, count(DISTINCT dst) AS n_out,
            count(DISTINCT dst) FILTER (WHERE dst_crown) AS crown_out,
            list(DISTINCT dport ORDER BY dport) AS out_ports
     FROM suspicious WHERE actor LIKE 'ip:%' GROUP BY src, day
@@ -65,7 +65,7 @@ SQL = (
            min(t1) AS first_ts, any_value(t2) AS t2, any_value(t2_end) AS t2_end,
            any_value(outs) AS outs, any_value(n_out) AS n_out,
            any_value(crown_out) AS crown_out, any_value(out_ports) AS out_ports,
-           list(DISTINCT a) AS ins, list(DISTINCT in_port ORDER BY in_port) AS in_ports,
+           list(DISTINCT a ORDER BY a) AS ins, list(DISTINCT in_port ORDER BY in_port) AS in_ports,
            list(DISTINCT a_user ORDER BY a_user) FILTER (WHERE a_user IS NOT NULL) AS in_users,
            arg_max(a, t1) AS last_in, max(t1) AS last_t1,
            list({source: a, site: a_site, port: in_port, first: t1} ORDER BY t1)[1:$max_samples]
