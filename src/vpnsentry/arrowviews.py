@@ -19,8 +19,17 @@ def line_buffers(lines: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     over these bytes address them with 32-bit offsets, so a larger input is refused (the
     parse runner then retries on halves)."""
     arr = lines.to_arrow()
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
+    offsets, data = string_buffers(
+        arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    )
+    if len(data) >= 2**31:
+        raise ValueError("chunk too large for string views (2 GiB)")
+    return offsets, data
+
+
+def string_buffers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(int64 offsets, bytes) of any Arrow string array, as numpy arrays a kernel reads:
+    string ``i`` is ``bytes[offsets[i]:offsets[i + 1]]``; a null string is empty."""
     arr = arr.cast(pa.large_string())
     n = len(arr)
     validity, offsets_buf, data_buf = arr.buffers()[:3]
@@ -34,8 +43,6 @@ def line_buffers(lines: pl.Series) -> tuple[np.ndarray, np.ndarray]:
         offsets = offsets.copy()
         isnull = np.asarray(arr.is_null())
         offsets[:-1][isnull] = offsets[1:][isnull]
-    if len(data) >= 2**31:
-        raise ValueError("chunk too large for string views (2 GiB)")
     return offsets, data
 
 

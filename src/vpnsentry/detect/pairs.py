@@ -31,12 +31,14 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from vpnsentry.arrowviews import string_buffers
 
 #: Rows read per batch from DuckDB.
 BATCH_ROWS: Final = 1 << 20
@@ -64,6 +66,7 @@ class _Dictionary:
 
     def __init__(self) -> None:
         self.ids: dict[str, int] = {}
+        self._ranks = np.zeros(1, dtype=np.int64)
 
     def codes(self, arr: pa.Array) -> np.ndarray:
         enc = pc.dictionary_encode(arr)
@@ -79,11 +82,13 @@ class _Dictionary:
         return pa.array(list(self.ids), type=pa.string())
 
     def ranks(self) -> np.ndarray:
-        """``ranks[id]``: the text's place in byte order, 0 for NULL."""
-        ranks = np.zeros(len(self.ids) + 1, dtype=np.int64)
-        order = pc.sort_indices(self.names()).to_numpy()
-        ranks[order + 1] = np.arange(1, len(order) + 1)
-        return ranks
+        """``ranks[id]``: the text's place in byte order, 0 for NULL; sorted again only
+        when texts were added since the last call."""
+        if len(self._ranks) != len(self.ids) + 1:
+            self._ranks = np.zeros(len(self.ids) + 1, dtype=np.int64)
+            order = pc.sort_indices(self.names()).to_numpy()
+            self._ranks[order + 1] = np.arange(1, len(order) + 1)
+        return self._ranks
 
 
 class _Addresses:
@@ -94,11 +99,7 @@ class _Addresses:
         self.other = _Dictionary()
 
     def keys(self, arr: pa.Array, k: Any) -> np.ndarray:
-        arr = _plain_strings(arr)
-        offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[
-            arr.offset : arr.offset + len(arr) + 1
-        ]
-        data = np.frombuffer(arr.buffers()[2], dtype=np.uint8)
+        offsets, data = string_buffers(arr)
         out = np.empty(len(arr), dtype=np.int64)
         k.ip4_keys(offsets, data, out)
         rest = np.flatnonzero(out < 0)
@@ -106,24 +107,12 @@ class _Addresses:
             out[rest] = k.OTHER - 1 + self.other.codes(arr.take(pa.array(rest)))
         return out
 
-    def texts(self, keys: np.ndarray, k: Any) -> pa.Array:
-        other = _plain_strings(self.other.names())
-        o_off = np.frombuffer(other.buffers()[1], dtype=np.int32)[: len(other) + 1]
-        o_data = (
-            np.frombuffer(other.buffers()[2], dtype=np.uint8)
-            if other.buffers()[2] is not None
-            else np.zeros(0, dtype=np.uint8)
-        )
-        offsets = np.empty(len(keys) + 1, dtype=np.int64)
-        data = k.format_addrs(keys, o_off, o_data, offsets)
-        return pa.LargeStringArray.from_buffers(
-            len(keys), pa.py_buffer(offsets), pa.py_buffer(data)
-        )
 
-
-def _plain_strings(arr: pa.Array) -> pa.Array:
-    """``arr`` as Arrow ``string`` (int32 offsets), whatever string type DuckDB exported."""
-    return arr if arr.type == pa.string() else arr.cast(pa.string())
+def _addr_texts(keys: np.ndarray, other: tuple[np.ndarray, np.ndarray], k: Any) -> pa.Array:
+    """Address keys back to text; ``other``: the buffers of the non-IPv4 texts by id."""
+    offsets = np.empty(len(keys) + 1, dtype=np.int64)
+    data = k.format_addrs(keys, *other, offsets)
+    return pa.LargeStringArray.from_buffers(len(keys), pa.py_buffer(offsets), pa.py_buffer(data))
 
 
 def _ints(arr: pa.Array, null: int) -> np.ndarray:
@@ -213,8 +202,9 @@ def build_pairs(con: duckdb.DuckDBPyConnection, threads: int = 0) -> None:
         ranks = users.ranks()
         folded = list(pool.map(lambda part: part.fold(ranks), partitions))
     del partitions
+    names = _Names(string_buffers(addrs.other.names()), protos.names(), users.names())
     for i in range(len(folded)):
-        con.register("_pairs_part", _table(folded[i], addrs, users, protos, k))
+        con.register("_pairs_part", _table(folded[i], names, k))
         folded[i] = np.empty((0, k.GROUP_WIDTH), dtype=np.int64)
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _pairs AS SELECT * FROM _pairs_part"
@@ -242,28 +232,34 @@ def _settle(partitions: list[_Partition], pending: list[Future[int]]) -> None:
     pending.clear()
 
 
-def _table(
-    out: np.ndarray, addrs: _Addresses, users: _Dictionary, protos: _Dictionary, k: Any
-) -> pa.Table:
+class _Names(NamedTuple):
+    """The dictionaries' texts once all rows are read, shared by every partition's table."""
+
+    other_addrs: tuple[np.ndarray, np.ndarray]  # buffers of the non-IPv4 address texts
+    protos: pa.Array
+    users: pa.Array
+
+
+def _table(out: np.ndarray, names: _Names, k: Any) -> pa.Table:
     """The pairs as Arrow columns (NULL where the sentinels say so)."""
     cols = np.ascontiguousarray(out.T)  # one column per row: Arrow takes them without a copy
 
     def nullable(col: int) -> pa.Array:
         return pa.array(cols[col], mask=cols[col] == k.NULL)
 
-    def named(codes: np.ndarray, names: pa.Array) -> pa.Array:
-        return names.take(pa.array(codes - 1, mask=codes == 0))
+    def named(codes: np.ndarray, texts: pa.Array) -> pa.Array:
+        return texts.take(pa.array(codes - 1, mask=codes == 0))
 
     port = cols[k.C_DAY_PORT] & ((1 << k.DAY_SHIFT) - 1)
     ts = pa.timestamp("us", tz="UTC")
     return pa.table(
         {
-            "src": addrs.texts(cols[k.C_SRC], k),
-            "dst": addrs.texts(cols[k.C_DST], k),
+            "src": _addr_texts(cols[k.C_SRC], names.other_addrs, k),
+            "dst": _addr_texts(cols[k.C_DST], names.other_addrs, k),
             "src_k": cols[k.C_SRC],
             "dst_k": cols[k.C_DST],
             "dport": pa.array((port - (1 << 31)).astype(np.int32), mask=port == k.NULL_PORT),
-            "proto": named(cols[k.C_PROTO_SENSOR] >> 32, protos.names()),
+            "proto": named(cols[k.C_PROTO_SENSOR] >> 32, names.protos),
             "day": pa.array((cols[k.C_DAY_PORT] >> k.DAY_SHIFT) * _DAY_US).cast(ts),
             "conns": cols[k.C_COUNTS],
             "bytes_out": nullable(k.C_OUT),
@@ -273,6 +269,6 @@ def _table(
             "last_ts": pa.array(cols[k.C_LAST]).cast(ts),
             "max_duration": nullable(k.C_DUR),
             "sensors": cols[k.C_PROTO_SENSOR] & 0xFFFFFFFF,
-            "user_name": named(cols[k.C_USER], users.names()),
+            "user_name": named(cols[k.C_USER], names.users),
         }
     )
