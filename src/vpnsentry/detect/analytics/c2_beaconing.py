@@ -12,8 +12,9 @@ the first and last connection (at least a day) in which the pair talked. The tim
 the size score are averaged, each the mean of its three parts.
 
 Where it looks: per (internal host, external address) over the whole history, only where
-the destination's /24 is rare (at most ``max_sources`` internal hosts ever talked to it:
-cloud and CDN services rotate addresses inside their blocks, a rented server does not) and
+the destination's /24 is rare (at most ``max_sources`` internal hosts ever exchanged traffic
+with it, in either direction, as ``transfer_nets`` counts for the whole pack: cloud and CDN
+services rotate addresses inside their blocks, a rented server does not) and
 the pair made at least ``min_connections`` connections, from the ``pairs`` table. Only those
 pairs' connections are read from ``flows``. The same connection is logged by several
 sensors (gateway traffic log, NetFlow, Zeek) with slightly different timestamps; mixing
@@ -31,28 +32,22 @@ from vpnsentry.detect.base import Detection
 
 SQL = """
 WITH outbound AS (
-    SELECT p.src, p.src_u, p.dst, p.dst_u, p.day, p.dport, p.conns, p.dst_org, p.dst_country
-    FROM pairs p
+    -- only pairs to a rare /24 (transfer_nets: internal hosts that talk with it, counted
+    -- once for the pack), so the costly aggregates below see few rows
+    SELECT p.src, p.dst, p.day, p.dport, p.conns, p.dst_org, p.dst_country, n.net_hosts
+    FROM pairs p JOIN transfer_nets n ON n.net = p.dst_u // 256
     WHERE p.src_private AND NOT p.dst_private AND p.dst_u IS NOT NULL
       AND NOT is_gateway_addr(p.dst_u) AND NOT is_partner(p.dst_u)
-), popularity AS (
-    -- src_u for src: a private source always has one, and it is one-to-one with the text
-    SELECT net, count(*) AS net_hosts
-    FROM (SELECT DISTINCT dst_u // 256 AS net, src_u FROM outbound) GROUP BY net
+      AND n.net_hosts <= $max_sources
 ), busy AS (
     -- pairs with enough connections, found with a plain sum before the costly aggregates
     -- (mode, distinct days) are computed for them alone
-    SELECT o.src, o.dst
-    FROM outbound o JOIN popularity n ON n.net = o.dst_u // 256
-    WHERE n.net_hosts <= $max_sources
-    GROUP BY o.src, o.dst
-    HAVING sum(o.conns) >= $min_connections
+    SELECT src, dst FROM outbound GROUP BY src, dst HAVING sum(conns) >= $min_connections
 ), candidates AS (
     SELECT o.src, o.dst, sum(o.conns) AS pair_conns, count(DISTINCT o.day) AS active_days,
            mode(o.dport) AS port, any_value(o.dst_org) AS org,
-           any_value(o.dst_country) AS country, any_value(n.net_hosts) AS net_hosts
+           any_value(o.dst_country) AS country, any_value(o.net_hosts) AS net_hosts
     FROM outbound o SEMI JOIN busy b USING (src, dst)
-    JOIN popularity n ON n.net = o.dst_u // 256
     GROUP BY o.src, o.dst
 ), seen AS (
     SELECT f."source.ip" AS src, f."destination.ip" AS dst, f."@timestamp" AS ts,
@@ -134,7 +129,7 @@ DETECTION = Detection(
     techniques=("T1071.001", "T1573"),
     severity="high",
     datasets=("flows",),
-    needs=("pairs",),
+    needs=("pairs", "transfers"),
     params={"min_connections": 20, "max_sources": 20, "min_score": 0.85},
     sql=SQL,
     false_positives=(

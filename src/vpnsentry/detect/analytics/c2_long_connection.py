@@ -11,8 +11,11 @@ rented server is talked to by the one machine it serves, while a cloud /24 colle
 hosts' long push channels within weeks; several machines held open to one network are
 ``c2_beaconing``'s case anyway.
 
-How: candidate (host, address) pairs come from ``pairs`` (its ``max_duration`` per day),
-then only their long connections are read from ``flows`` for start, end, ports and bytes.
+How: ``flows`` is read once, for the records long enough to be a slice or a long
+connection. Candidate (host, address) pairs come from ``pairs`` (its ``max_duration`` per
+day) and from the stitched slices below; how many internal hosts exchange traffic with the
+address's /24 comes from ``transfer_nets``, counted once for the pack. Only the candidates'
+long records give start, end, ports and bytes.
 
 Connections still open are seen too, which is the point for a channel held for days:
 
@@ -36,15 +39,19 @@ flows to or from any gateway address are skipped anyway. Partner networks (allow
 from vpnsentry.detect.base import Detection
 
 SQL = """
-WITH slices AS (
+WITH long_recs AS MATERIALIZED (
+    -- the one read of flows: every record long enough to be a slice or a long connection
     SELECT "source.ip" AS src, "source.port" AS sport, "destination.ip" AS dst,
            "destination.port" AS dport, "network.transport" AS proto,
            coalesce("observer.name", "observer.ip", "event.module") AS sensor,
            "@timestamp" AS ts, coalesce("event.end", "@timestamp") AS te,
-           "network.bytes" AS bytes, "user.name" AS usr
+           "network.bytes" AS bytes, "user.name" AS usr, "event.duration" AS dur,
+           "event.action" IS NOT DISTINCT FROM 'flow-update' AS open_rec
     FROM flows
-    WHERE "event.duration" >= $min_slice_seconds * 1e9 AND "source.port" IS NOT NULL
-      AND "event.action" IS DISTINCT FROM 'flow-update'
+    WHERE "event.duration" >= least($min_slice_seconds * 1e9, $min_hours * 3.6e12)
+), slices AS (
+    SELECT src, sport, dst, dport, proto, sensor, ts, te, bytes, usr FROM long_recs
+    WHERE dur >= $min_slice_seconds * 1e9 AND sport IS NOT NULL AND NOT open_rec
 ), sliced AS (
     -- only a 5-tuple with several slices spanning min_hours can hold a stitched connection:
     -- the windows below sort those few slices, not every long record
@@ -72,48 +79,36 @@ WITH slices AS (
     HAVING count(*) > 1 AND (epoch_us(max(te)) - epoch_us(min(ts))) * 1000 >= $min_hours * 3.6e12
 ), ends AS (
     SELECT CASE WHEN p.src_private THEN p.src ELSE p.dst END AS host,
-           CASE WHEN p.src_private THEN p.src_u ELSE p.dst_u END AS host_u,
            CASE WHEN p.src_private THEN p.dst ELSE p.src END AS ext,
            CASE WHEN p.src_private THEN p.dst_u ELSE p.src_u END AS ext_u,
-           p.max_duration, p.src_u, p.dst_u
+           p.src_u, p.dst_u
     FROM pairs p
     WHERE p.src_private <> p.dst_private AND p.src_u IS NOT NULL AND p.dst_u IS NOT NULL
+      AND p.max_duration >= $min_hours * 3.6e12
     UNION ALL
     SELECT CASE WHEN is_private(s.src_u) THEN s.src ELSE s.dst END,
-           CASE WHEN is_private(s.src_u) THEN s.src_u ELSE s.dst_u END,
            CASE WHEN is_private(s.src_u) THEN s.dst ELSE s.src END,
            CASE WHEN is_private(s.src_u) THEN s.dst_u ELSE s.src_u END,
-           s.dur, s.src_u, s.dst_u
+           s.src_u, s.dst_u
     FROM stitched s
     WHERE is_private(s.src_u) <> is_private(s.dst_u)
-), clean AS (
-    SELECT e.* FROM ends e
-    WHERE NOT is_gateway_addr(e.src_u) AND NOT is_gateway_addr(e.dst_u)
-      AND NOT is_partner(e.ext_u)
-), popularity AS (
-    -- host_u for host: both ends of these rows are valid IPv4, one-to-one with the text
-    SELECT ext_u // 256 AS net, count(DISTINCT host_u) AS net_hosts FROM clean GROUP BY 1
 ), candidates AS (
-    SELECT c.host, c.ext, any_value(n.net_hosts) AS net_hosts
-    FROM clean c JOIN popularity n ON n.net = c.ext_u // 256
-    WHERE c.max_duration >= $min_hours * 3.6e12 AND n.net_hosts <= $max_sources
-    GROUP BY c.host, c.ext
+    -- rare: transfer_nets counts the internal hosts that exchange traffic with each /24
+    SELECT e.host, e.ext, any_value(n.net_hosts) AS net_hosts
+    FROM ends e JOIN transfer_nets n ON n.net = e.ext_u // 256
+    WHERE NOT is_gateway_addr(e.src_u) AND NOT is_gateway_addr(e.dst_u)
+      AND NOT is_partner(e.ext_u) AND n.net_hosts <= $max_sources
+    GROUP BY e.host, e.ext
 ), long_rows AS (
-    SELECT c.host, c.ext, c.net_hosts, f."source.ip" AS src, f."destination.ip" AS dst,
-           f."destination.port" AS dport, f."network.transport" AS proto,
-           f."event.duration" AS dur, f."network.bytes" AS bytes,
-           coalesce(f."event.end", f."@timestamp") AS end_ts,
-           coalesce(f."observer.name", f."observer.ip", f."event.module") AS sensor,
-           f."user.name" AS usr
-    FROM flows f JOIN candidates c ON f."source.ip" = c.host AND f."destination.ip" = c.ext
-    WHERE f."event.duration" >= $min_hours * 3.6e12
+    SELECT c.host, c.ext, c.net_hosts, f.src, f.dst, f.dport, f.proto, f.dur, f.bytes,
+           f.te AS end_ts, f.sensor, f.usr
+    FROM long_recs f JOIN candidates c ON f.src = c.host AND f.dst = c.ext
+    WHERE f.dur >= $min_hours * 3.6e12
     UNION ALL
-    SELECT c.host, c.ext, c.net_hosts, f."source.ip", f."destination.ip",
-           f."destination.port", f."network.transport", f."event.duration",
-           f."network.bytes", coalesce(f."event.end", f."@timestamp"),
-           coalesce(f."observer.name", f."observer.ip", f."event.module"), f."user.name"
-    FROM flows f JOIN candidates c ON f."source.ip" = c.ext AND f."destination.ip" = c.host
-    WHERE f."event.duration" >= $min_hours * 3.6e12
+    SELECT c.host, c.ext, c.net_hosts, f.src, f.dst, f.dport, f.proto, f.dur, f.bytes, f.te,
+           f.sensor, f.usr
+    FROM long_recs f JOIN candidates c ON f.src = c.ext AND f.dst = c.host
+    WHERE f.dur >= $min_hours * 3.6e12
     UNION ALL
     SELECT c.host, c.ext, c.net_hosts, s.src, s.dst, s.dport, s.proto, s.dur, s.bytes, s.te,
            s.sensor, s.usr
@@ -154,7 +149,7 @@ DETECTION = Detection(
     techniques=("T1071", "T1573"),
     severity="medium",
     datasets=("flows",),
-    needs=("pairs",),
+    needs=("pairs", "transfers"),
     params={
         "min_hours": 1.0,
         "max_sources": 2,
