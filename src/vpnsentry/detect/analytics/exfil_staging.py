@@ -14,9 +14,9 @@ collection day, the host's upload to the Internet exceeds its own baseline the s
 Both baselines need ``learning_days`` active days.
 
 How: upload anomalies come from ``transfers`` (see ``exfil_volume_anomaly``); only
-the few hosts with one are looked up in ``flows`` for what they received internally, per
-sensor and direction like the uploads (a host receives the responses of connections it
-opened, and what peers send in connections they opened).
+the few hosts with one are looked up in ``pairs`` for what they received internally, with
+sensors merged and directions turned like the uploads (a host receives the responses of
+connections it opened, and what peers send in connections they opened).
 
 What it ignores: patch day (PCs pull hundreds of MB, but from one WSUS server, not
 crown jewels, and upload nothing unusual after), the nightly backup (the backup host is on
@@ -30,11 +30,10 @@ from typing import Final
 from vpnsentry.detect.base import Detection
 
 SQL: Final = """
-WITH t AS (
-    SELECT x.* FROM transfers x
-    WHERE NOT is_backup_host(x.host_u)
-), out_day AS (
-    SELECT host, day, sum(up) AS up FROM t GROUP BY host, day
+WITH out_day AS (
+    SELECT host, day, sum(up) AS up FROM transfers
+    WHERE NOT is_backup_host(host_u)
+    GROUP BY host, day
 ), out_base AS (
     SELECT *, median(up) OVER w AS med, mad(up) OVER w AS spread, count(*) OVER w AS prior_days
     FROM out_day
@@ -46,28 +45,18 @@ WITH t AS (
       AND up > greatest(med + $mad_factor * spread, $min_ratio * med, $min_out_bytes)
 ), cand AS (
     SELECT DISTINCT host FROM out_hits
-), near AS MATERIALIZED (
-    -- one scan of the flows for every record with a candidate at either end
-    SELECT "source.ip" AS s, "destination.ip" AS d, "@timestamp" AS ts,
-           coalesce("observer.name", "observer.ip", "event.module") AS sensor,
-           "source.bytes" AS sb, "destination.bytes" AS db
-    FROM flows
-    WHERE ("destination.ip" IN (SELECT host FROM cand) OR "source.ip" IN (SELECT host FROM cand))
-      AND "event.action" IS DISTINCT FROM 'flow-creation'
 ), recv_rows AS (
-    SELECT d AS host, s AS peer, ts, sensor, sb AS got FROM near
-    WHERE d IN (SELECT host FROM cand) AND s IS NOT NULL
+    -- what a candidate received: the bytes its peers sent in connections they opened, and
+    -- the responses in connections it opened (pairs: sensors merged, NetFlow answers turned)
+    SELECT dst AS host, src AS peer, src_u AS peer_u, day, bytes_out AS got, first_ts, last_ts
+    FROM pairs WHERE dst IN (SELECT host FROM cand)
     UNION ALL
-    SELECT s, d, ts, sensor, db FROM near
-    WHERE s IN (SELECT host FROM cand) AND d IS NOT NULL
-), recv_sensor AS (
-    SELECT host, peer, date_trunc('day', ts) AS day, sensor, sum(got) AS got,
-           min(ts) AS first_ts, max(ts) AS last_ts
-    FROM recv_rows GROUP BY ALL
+    SELECT src, dst, dst_u, day, bytes_in, first_ts, last_ts
+    FROM pairs WHERE src IN (SELECT host FROM cand)
 ), recv_peer AS (
-    SELECT r.host, r.peer, ip4(r.peer) AS peer_u, r.day, max(r.got) AS got,
-           min(r.first_ts) AS first_ts, max(r.last_ts) AS last_ts
-    FROM recv_sensor r GROUP BY r.host, r.peer, r.day
+    SELECT host, peer, any_value(peer_u) AS peer_u, day, sum(got) AS got,
+           min(first_ts) AS first_ts, max(last_ts) AS last_ts
+    FROM recv_rows GROUP BY host, peer, day
 ), internal_peer AS (
     SELECT r.*, coalesce(h.crown_jewel, false)
                OR coalesce(CASE WHEN r.peer_u <= s.net_hi THEN s.crown_jewel END, false)
@@ -126,7 +115,7 @@ WITH t AS (
            arg_max(x.port, x.up) AS port
     FROM episode e JOIN linked l
       ON l.host = e.host AND l.first_collect = e.first_collect
-    JOIN t x ON x.host = l.host AND x.day = l.out_day AND x.up >= 0.1 * l.up
+    JOIN transfers x ON x.host = l.host AND x.day = l.out_day AND x.up >= 0.1 * l.up
     GROUP BY e.host, e.first_collect
 )
 SELECT s.first_ts AS "@timestamp", k.last_ts AS "event.end",
@@ -159,7 +148,7 @@ DETECTION = Detection(
     techniques=("T1074.001", "T1039", "T1048"),
     severity="critical",
     datasets=("flows",),
-    needs=("transfers",),
+    needs=("pairs", "transfers"),
     params={
         "mad_factor": 10.0,
         "min_ratio": 10.0,
