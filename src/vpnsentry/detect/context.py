@@ -308,7 +308,7 @@ FROM oriented o
 WHERE NOT is_gateway_addr(o.ext_u) AND NOT is_partner(o.ext_u)
 GROUP BY host_u, ext_u, day;
 
--- How many internal hosts talk to each external /24 ("rare" for the exfil detections),
+-- How many internal hosts talk to each external /24 ("rare" for the exfil and C2 detections),
 -- counted once per run (host_u stands for host: ip4 is one-to-one on valid addresses).
 CREATE OR REPLACE TABLE transfer_nets AS
 SELECT net, count(*) AS net_hosts

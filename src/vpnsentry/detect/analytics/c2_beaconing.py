@@ -36,7 +36,7 @@ WITH outbound AS (
     -- once for the pack), so the costly aggregates below see few rows
     SELECT p.src, p.dst, p.day, p.dport, p.conns, p.dst_org, p.dst_country, n.net_hosts
     FROM pairs p JOIN transfer_nets n ON n.net = p.dst_u // 256
-    WHERE p.src_private AND NOT p.dst_private AND p.dst_u IS NOT NULL
+    WHERE p.src_private AND NOT p.dst_private
       AND NOT is_gateway_addr(p.dst_u) AND NOT is_partner(p.dst_u)
       AND n.net_hosts <= $max_sources
 ), busy AS (
