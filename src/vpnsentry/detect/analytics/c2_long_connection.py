@@ -12,10 +12,12 @@ hosts' long push channels within weeks; several machines held open to one networ
 ``c2_beaconing``'s case anyway.
 
 How: ``flows`` is read once, for the records long enough to be a slice or a long
-connection. Candidate (host, address) pairs come from ``pairs`` (its ``max_duration`` per
-day) and from the stitched slices below; how many internal hosts exchange traffic with the
-address's /24 comes from ``transfer_nets``, counted once for the pack. Only the candidates'
-long records give start, end, ports and bytes.
+connection; only those to or from an address in a rare /24 are kept (the others could join
+no candidate, and stitching every long record of a month cost more than reading them).
+Candidate (host, address) pairs come from ``pairs`` (its ``max_duration`` per day) and from
+the stitched slices below; how many internal hosts exchange traffic with the address's /24
+comes from ``transfer_nets``, counted once for the pack. Only the candidates' long records
+give start, end, ports and bytes.
 
 Connections still open are seen too, which is the point for a channel held for days:
 
@@ -39,16 +41,25 @@ flows to or from any gateway address are skipped anyway. Partner networks (allow
 from vpnsentry.detect.base import Detection
 
 SQL = """
-WITH long_recs AS MATERIALIZED (
-    -- the one read of flows: every record long enough to be a slice or a long connection
-    SELECT "source.ip" AS src, "source.port" AS sport, "destination.ip" AS dst,
-           "destination.port" AS dport, "network.transport" AS proto,
-           coalesce("observer.name", "observer.ip", "event.module") AS sensor,
-           "@timestamp" AS ts, coalesce("event.end", "@timestamp") AS te,
-           "network.bytes" AS bytes, "user.name" AS usr, "event.duration" AS dur,
-           "event.action" IS NOT DISTINCT FROM 'flow-update' AS open_rec
-    FROM flows
-    WHERE "event.duration" >= least($min_slice_seconds * 1e9, $min_hours * 3.6e12)
+WITH rare_ext AS (
+    -- the external addresses of rare /24s: a record touching none can be in no candidate
+    -- (every address that exchanges traffic with an internal host is in transfers)
+    SELECT DISTINCT t.ext FROM transfers t JOIN transfer_nets n ON n.net = t.ext_u // 256
+    WHERE n.net_hosts <= $max_sources
+), long_recs AS MATERIALIZED (
+    -- the one read of flows: every record long enough to be a slice or a long connection,
+    -- to or from a rare network
+    SELECT * FROM (
+        SELECT "source.ip" AS src, "source.port" AS sport, "destination.ip" AS dst,
+               "destination.port" AS dport, "network.transport" AS proto,
+               coalesce("observer.name", "observer.ip", "event.module") AS sensor,
+               "@timestamp" AS ts, coalesce("event.end", "@timestamp") AS te,
+               "network.bytes" AS bytes, "user.name" AS usr, "event.duration" AS dur,
+               "event.action" IS NOT DISTINCT FROM 'flow-update' AS open_rec
+        FROM flows
+        WHERE "event.duration" >= least($min_slice_seconds * 1e9, $min_hours * 3.6e12)
+    )
+    WHERE dst IN (SELECT ext FROM rare_ext) OR src IN (SELECT ext FROM rare_ext)
 ), slices AS (
     SELECT src, sport, dst, dport, proto, sensor, ts, te, bytes, usr FROM long_recs
     WHERE dur >= $min_slice_seconds * 1e9 AND sport IS NOT NULL AND NOT open_rec
