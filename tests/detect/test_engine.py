@@ -11,12 +11,14 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from tests.detect.conftest import Estate, ts
+from tests.detect.conftest import Estate, memory_views, ts
 
 from vpnsentry import ecs
 from vpnsentry.detect import engine
 from vpnsentry.detect.base import NEEDS, SEVERITIES, TACTICS, Detection, detections
 from vpnsentry.detect.config import Config, parse_config
+from vpnsentry.detect.context import Context
+from vpnsentry.enrich.sites import Inventory
 from vpnsentry.errors import UsageError
 from vpnsentry.store.store import Store
 
@@ -201,6 +203,40 @@ def test_suppression_applies_now_and_on_rerun(tmp_path: Path) -> None:
         w.remove_suppression(sid)
         w.add_suppression("*", "user.name", "bob", "x", ts(days=-1), None)
     assert not store.alerts()["alert.suppressed"].any()
+
+
+# -- the whole pack on hostile data --------------------------------------------------------------
+
+
+def test_pack_survives_byte_counts_at_the_int64_bound(bundled_inventory: Inventory) -> None:
+    """Byte counts are attacker-written (a forged traffic log line): sums over them must
+    saturate, not fail the run. Sums of them over ports and days once overflowed the
+    ``transfers`` table's cast and stopped every detection."""
+    big = 2**62
+    flows = [
+        {
+            "@timestamp": ts(days=day, hours=9, minutes=port % 60),
+            "event.module": "zeek_conn",
+            "observer.name": "zeek-hq",
+            "source.ip": "10.10.20.15",
+            "source.port": 50_000 + port,
+            "destination.ip": "203.0.113.9",
+            "destination.port": port,
+            "network.transport": "tcp",
+            "source.bytes": big,
+            "destination.bytes": big,
+            "network.bytes": big,
+            "event.duration": 3 * 3_600 * 10**9,
+        }
+        for day in range(4)
+        for port in (443, 8443, 22)
+    ]
+    con = memory_views(flows=flows)
+    ctx = Context(con, bundled_inventory, Config())
+    for det in detections().values():
+        ctx.need(det.needs)
+        engine.run_one(det, con, Config().params_for(det))  # raises on failure
+    assert con.sql("SELECT max(up), count(*) FROM transfers").fetchall() == [(2**63 - 1, 4)]
 
 
 # -- the whole pack on the simulated estate ----------------------------------------------------

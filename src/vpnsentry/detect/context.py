@@ -22,6 +22,7 @@ store's ``events`` and ``flows`` views:
 ``sessions``        VPN sessions (enrich/sessions.py)                       [need "sessions"]
 ``logins``          one row per VPN login attempt, with geo/ASN            [need "logins"]
 ``transfers``       internal host <-> Internet per day, oriented on the host   [need "transfers"]
+                    (detect/transfers.py)
 ``transfer_nets``   external /24 (``net`` = ext_u // 256), net_hosts: internal hosts talking to
                     it in ``transfers``                                     [need "transfers"]
 ``pairs``           flows per day and (src, dst, port, transport), sensors de-duplicated,
@@ -43,6 +44,7 @@ import polars as pl
 
 from vpnsentry.detect.config import ALLOW_KINDS, Config
 from vpnsentry.detect.pairs import build_pairs
+from vpnsentry.detect.transfers import build_transfers
 from vpnsentry.enrich.geo import GeoTables, load_geo, lookup, register_geo
 from vpnsentry.enrich.sessions import build_sessions
 from vpnsentry.enrich.sites import SUBNET_SCHEMA, Inventory
@@ -211,7 +213,8 @@ class Context:
                 self.con.execute(_PAIRS_SQL)
             elif name == "transfers":
                 self.need(["pairs"])
-                self.con.execute(TRANSFERS_SQL)
+                build_transfers(self.con)
+                self.con.execute(TRANSFER_NETS_SQL)
             else:  # pragma: no cover - base.py validates names
                 raise KeyError(name)
             self._built.add(name)
@@ -277,39 +280,10 @@ DROP TABLE _addr;
 """
 
 
-#: ``pairs`` between an internal and an external address, per (internal host, external
-#: address, UTC day), oriented on the internal end whichever end opened: connections, bytes
-#: up (what the host sent) and down, first and last evidence, the service port of the host's
-#: outbound records, the user a firewall attributed the traffic to (if any). The company's
-#: own gateways and ``partners`` are left out. What the exfiltration detections count; with
-#: ``transfer_nets``, the number of internal hosts that talk to each external /24.
-TRANSFERS_SQL: Final = """
-CREATE OR REPLACE TABLE transfers AS
-WITH oriented AS (
-    SELECT CASE WHEN src_private THEN src ELSE dst END AS host,
-           CASE WHEN src_private THEN src_u ELSE dst_u END AS host_u,
-           CASE WHEN src_private THEN dst ELSE src END AS ext,
-           CASE WHEN src_private THEN dst_u ELSE src_u END AS ext_u,
-           day, conns,
-           CASE WHEN src_private THEN bytes_out ELSE bytes_in END AS up,
-           CASE WHEN src_private THEN bytes_in ELSE bytes_out END AS down,
-           CASE WHEN src_private THEN dport END AS port,
-           first_ts, last_ts, user_name AS usr
-    FROM pairs
-    WHERE src_private <> dst_private AND src_u IS NOT NULL AND dst_u IS NOT NULL
-)
--- grouped by the integer forms (one-to-one with the strings here, as both are valid IPv4):
--- a hash table of integer keys is a fraction of one of address strings
-SELECT any_value(host) AS host, host_u, any_value(ext) AS ext, ext_u, day,
-       sum(conns) AS conns, coalesce(sum(up), 0)::BIGINT AS up,
-       coalesce(sum(down), 0)::BIGINT AS down, min(port) AS port,
-       min(first_ts) AS first_ts, max(last_ts) AS last_ts, max(usr) AS usr
-FROM oriented o
-WHERE NOT is_gateway_addr(o.ext_u) AND NOT is_partner(o.ext_u)
-GROUP BY host_u, ext_u, day;
-
--- How many internal hosts talk to each external /24 ("rare" for the exfil and C2 detections),
--- counted once per run (host_u stands for host: ip4 is one-to-one on valid addresses).
+#: How many internal hosts talk to each external /24 ("rare" for the exfil and C2
+#: detections), counted once per run from ``transfers`` (detect/transfers.py); host_u stands
+#: for host: ip4 is one-to-one on valid addresses.
+TRANSFER_NETS_SQL: Final = """
 CREATE OR REPLACE TABLE transfer_nets AS
 SELECT net, count(*) AS net_hosts
 FROM (SELECT DISTINCT ext_u // 256 AS net, host_u FROM transfers)

@@ -30,6 +30,7 @@ the whole store at once (rows are read in whatever order the scan gives).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Final, NamedTuple
 
@@ -203,15 +204,29 @@ def build_pairs(con: duckdb.DuckDBPyConnection, threads: int = 0) -> None:
         folded = list(pool.map(lambda part: part.fold(ranks), partitions))
     del partitions
     names = _Names(string_buffers(addrs.other.names()), protos.names(), users.names())
-    for i in range(len(folded)):
-        con.register("_pairs_part", _table(folded[i], names, k))
-        folded[i] = np.empty((0, k.GROUP_WIDTH), dtype=np.int64)
+
+    def tables() -> Iterator[pa.Table]:
+        for i in range(len(folded)):
+            table = _table(folded[i], names, k)
+            folded[i] = np.empty((0, k.GROUP_WIDTH), dtype=np.int64)
+            yield table
+
+    store_parts(con, "_pairs", tables(), temp=True)
+
+
+def store_parts(
+    con: duckdb.DuckDBPyConnection, name: str, parts: Iterable[pa.Table], *, temp: bool = False
+) -> None:
+    """Create the table ``name`` from ``parts`` (at least one), one at a time: each part's
+    Arrow memory can go once DuckDB holds its rows (and DuckDB spills when it must)."""
+    for i, part in enumerate(parts):
+        con.register("_part", part)
         con.execute(
-            "CREATE OR REPLACE TEMP TABLE _pairs AS SELECT * FROM _pairs_part"
+            f"CREATE OR REPLACE {'TEMP ' if temp else ''}TABLE {name} AS SELECT * FROM _part"
             if i == 0
-            else "INSERT INTO _pairs SELECT * FROM _pairs_part"
+            else f"INSERT INTO {name} SELECT * FROM _part"
         )
-        con.unregister("_pairs_part")
+        con.unregister("_part")
 
 
 def _first_size(count: int, parts: int) -> int:
@@ -242,7 +257,7 @@ class _Names(NamedTuple):
 
 def _table(out: np.ndarray, names: _Names, k: Any) -> pa.Table:
     """The pairs as Arrow columns (NULL where the sentinels say so)."""
-    cols = np.ascontiguousarray(out.T)  # one column per row: Arrow takes them without a copy
+    cols = k.columns(out)  # one column per row: Arrow takes them without a copy
 
     def nullable(col: int) -> pa.Array:
         return pa.array(cols[col], mask=cols[col] == k.NULL)
