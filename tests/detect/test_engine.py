@@ -231,12 +231,34 @@ def test_pack_survives_byte_counts_at_the_int64_bound(bundled_inventory: Invento
         for day in range(4)
         for port in (443, 8443, 22)
     ]
+    inside = str(bundled_inventory.gateways[0].inside)
+    for src, dst, port in (
+        (inside, "10.10.32.5", 445),  # the gateway's own address to internal hosts
+        (inside, "10.10.32.6", 445),
+        ("198.51.100.77", "10.10.32.5", 3389),  # the Internet straight to a server
+        ("198.51.100.78", "10.10.32.5", 3389),
+    ):
+        flows.append(
+            {
+                **flows[0],
+                "@timestamp": ts(days=5, hours=3),
+                "source.ip": src,
+                "source.port": 51_000,
+                "destination.ip": dst,
+                "destination.port": port,
+            }
+        )
     con = memory_views(flows=flows)
     ctx = Context(con, bundled_inventory, Config())
+    fired = set()
     for det in detections().values():
         ctx.need(det.needs)
-        engine.run_one(det, con, Config().params_for(det))  # raises on failure
-    assert con.sql("SELECT max(up), count(*) FROM transfers").fetchall() == [(2**63 - 1, 4)]
+        rows = engine.run_one(det, con, Config().params_for(det))  # raises on failure
+        if engine.to_alerts(det, rows, ts(days=10)).height:
+            fired.add(det.id)
+    assert {"appliance_internal_from_gateway", "appliance_inbound_new_exposure"} <= fired
+    up = con.sql("SELECT max(up), count(*) FROM transfers WHERE host = '10.10.20.15'")
+    assert up.fetchall() == [(2**63 - 1, 4)]
 
 
 # -- the whole pack on the simulated estate ----------------------------------------------------

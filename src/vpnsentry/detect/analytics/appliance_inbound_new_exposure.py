@@ -52,7 +52,8 @@ WITH inbound AS (
            any_value(c.dst_site) AS dst_site, bool_or(c.dst_crown) AS crown,
            min(c.first_ts) AS first_ts, max(c.last_ts) AS last_ts,
            sum(c.conns)::BIGINT AS conns,
-           sum(c.bytes_out + c.bytes_in)::BIGINT AS nbytes,
+           -- saturating: byte counts are attacker-written and int64 addition fails
+           least(sum(c.bytes_out::HUGEINT + c.bytes_in), 9223372036854775807)::BIGINT AS nbytes,
            count(DISTINCT c.src) AS sources, arg_max(c.src, c.conns) AS top_src,
            list(DISTINCT c.src ORDER BY c.src)[1:10] AS sample_sources,
            any_value(h.name) AS host_name

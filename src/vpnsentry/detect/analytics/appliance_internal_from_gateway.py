@@ -56,7 +56,9 @@ WITH gw_addr AS (
                AND h.day >= s.d0 + to_days($learning_days::INTEGER)))
 ), grouped AS (
     SELECT hostname, src, day, min(first_ts) AS first_ts, max(last_ts) AS last_ts,
-           sum(conns)::BIGINT AS conns, sum(bytes_out)::BIGINT AS bytes_out,
+           -- saturating: byte counts are attacker-written and do not fit a BIGINT summed
+           sum(conns)::BIGINT AS conns,
+           least(sum(bytes_out), 9223372036854775807)::BIGINT AS bytes_out,
            count(DISTINCT dst) AS hosts,
            count(DISTINCT dst) FILTER (WHERE admin_port) AS admin_hosts,
            list(DISTINCT dport ORDER BY dport)[1:15] AS ports,
