@@ -1,8 +1,11 @@
-"""Test helpers: run a parser over a file the way ingest does, row by row in line order."""
+"""Test helpers: run a parser over a file the way ingest does, row by row in line order; run
+the real CLI in a subprocess."""
 
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +14,21 @@ import polars as pl
 from tests.conftest import make_ctx
 from vpnsentry.parse.base import ParseContext, get_parser
 from vpnsentry.parse.run import ChunkOutput, parse_chunk
+
+
+def run_cli(
+    *args: str, cwd: Path | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """``python -m vpnsentry ARGS`` as a user runs it: output captured, exit code kept."""
+    return subprocess.run(
+        [sys.executable, "-m", "vpnsentry", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        cwd=cwd,
+    )
+
 
 #: Columns that depend on where and when the test ran, not on the parser.
 VOLATILE = {"log.file.path", "event.ingested", "event.original", "log.offset"}

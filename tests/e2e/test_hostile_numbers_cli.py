@@ -9,10 +9,9 @@ inbound-exposure one): their sums over saturated byte counts overflowed a BIGINT
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
+from tests.helpers import run_cli as run
 from vpnsentry.simulate import default_estate_text
 
 BIG = 2**63 - 1
@@ -30,16 +29,6 @@ ENDS = (
     ("198.51.100.77", "10.10.32.10"),  # the Internet straight to a domain controller
     ("10.10.32.10", "10.40.32.10"),  # HQ to a branch server
 )
-
-
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "vpnsentry", *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
 
 
 def _conn_log() -> str:
@@ -73,5 +62,14 @@ def test_numbers_at_their_limits_fail_no_detection(tmp_path: Path) -> None:
     assert [(r["id"], r["error"]) for r in rules if r.get("error")] == []
     assert sum(r["alerts"] for r in rules) > 0
 
-    hunted = run("hunt", str(log), "--store", str(store), "--sites", str(sites))
+    hunted = run(
+        "hunt",
+        str(log),
+        "--store",
+        str(store),
+        "--sites",
+        str(sites),
+        "--out",
+        str(tmp_path / "report"),
+    )
     assert hunted.returncode == 0, hunted.stderr

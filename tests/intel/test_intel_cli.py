@@ -3,25 +3,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import stix2
+from tests.helpers import run_cli as run
 
 DATA = Path(__file__).parent / "data"
 pytestmark = pytest.mark.slow  # a full detect run: the other tests here are the fast ones
-
-
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "vpnsentry", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
 
 
 def test_ingest_add_match_alerts(tmp_path: Path) -> None:

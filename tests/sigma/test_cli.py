@@ -9,29 +9,18 @@ add`` takes Sigma and threat-intel rule ids (not made-up ones).
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import SHARED
+from tests.helpers import run_cli as cli
 from vpnsentry.store.store import Store
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
 # Subprocesses: ~6 CLI start-ups, 20-60 s on a loaded 2-core machine.
 pytestmark = pytest.mark.slow
-
-
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "vpnsentry", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
 
 
 def test_check_accounts_for_every_sigmahq_rule() -> None:
