@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pytest
 from tests.detect.conftest import Estate, memory_views, ts
@@ -149,6 +150,20 @@ def test_to_alerts_rejects_unknown_columns() -> None:
         engine.to_alerts(_det(), rows.with_columns(pl.lit(1).alias("oops")), ts())
     with pytest.raises(ValueError, match="lacks"):
         engine.to_alerts(_det(), rows.drop("alert.key"), ts())
+
+
+def test_to_alerts_clips_sums_past_int64() -> None:
+    """A SQL sum of saturated byte counts is a 128-bit number past the int64 range: the
+    alert keeps the bound, not NULL."""
+    sums = duckdb.sql(
+        "SELECT 'k' || i AS \"alert.key\", 's' AS \"alert.summary\", "
+        "TIMESTAMPTZ '2025-03-03 00:00:00+00' AS \"@timestamp\", "
+        '(9223372036854775807::HUGEINT * i) AS "network.bytes" FROM range(-3, 4, 3) t(i)'
+    )
+    frame = pl.from_arrow(sums.to_arrow_table())
+    assert isinstance(frame, pl.DataFrame)
+    out = engine.to_alerts(_det(), frame, ts())
+    assert out["network.bytes"].to_list() == [-(2**63) + 1, 0, 2**63 - 1]
 
 
 def _alerts(keys: list[str], rule: str = "auth_password_spray", day: int = 0) -> pl.DataFrame:

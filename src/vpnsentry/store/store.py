@@ -626,10 +626,22 @@ def ecs_alerts(df: pl.DataFrame) -> pl.DataFrame:
     """``df`` with exactly the alert columns in schema order (missing ones null)."""
     return df.select(
         [
-            (pl.col(n).cast(t, strict=False) if n in df.columns else pl.lit(None, t)).alias(n)
+            (_fitted(n, df.schema[n], t) if n in df.columns else pl.lit(None, t)).alias(n)
             for n, t in ecs.ALERTS.items()
         ]
     )
+
+
+def _fitted(name: str, source: pl.DataType, target: pl.DataType) -> pl.Expr:
+    """Column ``name`` cast to ``target``. A detection's SQL sum of BIGINTs is a 128-bit
+    number: past the int64 range (byte counts are attacker-written and saturate at its
+    bound) it is clipped to the bound, not turned into NULL."""
+    col = pl.col(name)
+    if target == pl.Int64 and (isinstance(source, pl.Decimal) or source == pl.Int128):
+        col = col.clip(-(2**63) + 1, 2**63 - 1)
+    elif target == pl.Int64 and source == pl.UInt64:
+        col = col.clip(upper_bound=2**63 - 1)
+    return col.cast(target, strict=False)
 
 
 def memory_limit_mb() -> int:
