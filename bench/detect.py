@@ -36,6 +36,7 @@ class Run:
     rss_mb: float
     rules: list[dict[str, object]]
     prepare: float
+    tables: dict[str, float]  # each shared table's own build seconds
     load: float  # 1-minute load average when the run ended (the machine is shared)
 
 
@@ -89,7 +90,8 @@ def _once(store: Path, sites: Path) -> Run:
     cpu = usage.ru_utime + usage.ru_stime
     rules = result["rules"]
     prepare = float(result["prepare_seconds"])
-    return Run(seconds, cpu, usage.ru_maxrss / 1024, rules, prepare, os.getloadavg()[0])
+    tables = {k: float(v) for k, v in result["table_seconds"].items()}
+    return Run(seconds, cpu, usage.ru_maxrss / 1024, rules, prepare, tables, os.getloadavg()[0])
 
 
 def main() -> None:
@@ -116,7 +118,9 @@ def main() -> None:
     for r in runs:
         print(
             f"  run: {r.seconds:.1f}s wall, {r.cpu:.1f}s CPU, {r.rss_mb:,.0f} MB peak RSS, "
-            f"shared tables {r.prepare:.1f}s, load average {r.load:.1f} at the end"
+            f"shared tables {r.prepare:.1f}s ("
+            + ", ".join(f"{k} {v:.1f}" for k, v in r.tables.items())
+            + f"), load average {r.load:.1f} at the end"
         )
     print(
         "slowest detections (median run): "

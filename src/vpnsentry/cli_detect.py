@@ -140,6 +140,7 @@ def detect(
                 "store": str(store),
                 "seconds": round(result.seconds, 3),
                 "prepare_seconds": round(result.prepare_seconds, 3),
+                "table_seconds": {k: round(v, 3) for k, v in result.table_seconds.items()},
                 "rules": [vars(r) for r in result.rules],
                 "new": result.counts.new,
                 "updated": result.counts.updated,

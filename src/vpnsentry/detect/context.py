@@ -35,6 +35,7 @@ The lazily built tables are documented column by column in docs/detections.md.
 from __future__ import annotations
 
 import ipaddress
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
@@ -129,6 +130,8 @@ class Context:
         self.config = config
         self._geo_files = tuple(geo_files)
         self._built: set[str] = set()
+        #: Seconds each lazily built table took itself (what it needed counted apart).
+        self.seconds: dict[str, float] = {}
         self.geo: GeoTables | None = None
         self._base()
 
@@ -197,6 +200,7 @@ class Context:
         for name in names:
             if name in self._built or name == "geo":
                 continue
+            began, before = time.perf_counter(), sum(self.seconds.values())
             if name == "sessions":
                 build_sessions(self.con)
             elif name == "logins":
@@ -217,6 +221,8 @@ class Context:
                 self.con.execute(TRANSFER_NETS_SQL)
             else:  # pragma: no cover - base.py validates names
                 raise KeyError(name)
+            nested = sum(self.seconds.values()) - before
+            self.seconds[name] = time.perf_counter() - began - nested
             self._built.add(name)
 
 

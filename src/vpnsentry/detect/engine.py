@@ -56,6 +56,8 @@ class DetectResult:
     suppressed: int = 0
     seconds: float = 0.0
     prepare_seconds: float = 0.0
+    #: Of ``prepare_seconds``: each shared table's own build (see ``Context.seconds``).
+    table_seconds: dict[str, float] = field(default_factory=dict)
     by_severity: dict[str, int] = field(default_factory=dict)
     #: The alerts this run raised for the first time and no suppression silences (what a
     #: live collector sends to its outputs).
@@ -142,6 +144,7 @@ def run(
                 frames.append(_window(intel, since, until))
         if progress:
             progress("", len(chosen), len(chosen))
+        result.table_seconds = dict(ctx.seconds)
     except duckdb.Error as exc:
         raise StoreError(f"preparing the working tables failed: {exc}") from exc
     finally:
