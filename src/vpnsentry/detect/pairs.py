@@ -207,9 +207,9 @@ def build_pairs(con: duckdb.DuckDBPyConnection, threads: int = 0) -> None:
 
     def tables() -> Iterator[pa.Table]:
         for i in range(len(folded)):
-            table = _table(folded[i], names, k)
+            cols = k.columns(folded[i])
             folded[i] = np.empty((0, k.GROUP_WIDTH), dtype=np.int64)
-            yield table
+            yield _table(cols, names, k)
 
     store_parts(con, "_pairs", tables(), temp=True)
 
@@ -227,6 +227,7 @@ def store_parts(
             else f"INSERT INTO {name} SELECT * FROM _part"
         )
         con.unregister("_part")
+        del part  # not held while the next part is made
 
 
 def _first_size(count: int, parts: int) -> int:
@@ -255,9 +256,9 @@ class _Names(NamedTuple):
     users: pa.Array
 
 
-def _table(out: np.ndarray, names: _Names, k: Any) -> pa.Table:
-    """The pairs as Arrow columns (NULL where the sentinels say so)."""
-    cols = k.columns(out)  # one column per row: Arrow takes them without a copy
+def _table(cols: np.ndarray, names: _Names, k: Any) -> pa.Table:
+    """The pairs (one row of ``cols`` per value: Arrow takes them without a copy) as Arrow
+    columns, NULL where the sentinels say so."""
 
     def nullable(col: int) -> pa.Array:
         return pa.array(cols[col], mask=cols[col] == k.NULL)

@@ -86,9 +86,9 @@ def build_transfers(con: duckdb.DuckDBPyConnection, threads: int = 0) -> None:
 
     def tables() -> Iterator[pa.Table]:
         for p in range(parts):
-            table = _table(k.columns(rows[p][: n[p]]), names, k)
+            cols = k.columns(rows[p][: n[p]])
             rows[p] = np.empty((0, k.TRANSFER_WIDTH), dtype=np.int64)
-            yield table
+            yield _table(cols, names, k)
 
     store_parts(con, "transfers", tables())
 
@@ -103,9 +103,9 @@ def _table(cols: np.ndarray, names: pa.Array, kk: Any) -> pa.Table:
     return pa.table(
         {
             "host": _addr_texts(cols[kk.T_HOST], none, kk),
-            "host_u": cols[kk.T_HOST].astype(np.uint64),
+            "host_u": cols[kk.T_HOST].view(np.uint64),  # IPv4 values: never negative
             "ext": _addr_texts(cols[kk.T_EXT], none, kk),
-            "ext_u": cols[kk.T_EXT].astype(np.uint64),
+            "ext_u": cols[kk.T_EXT].view(np.uint64),
             "day": pa.array(cols[kk.T_DAY]).cast(ts),
             "conns": cols[kk.T_CONNS],
             "up": cols[kk.T_UP],
