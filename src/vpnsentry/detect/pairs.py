@@ -165,7 +165,7 @@ def build_pairs(con: duckdb.DuckDBPyConnection, threads: int = 0) -> None:
     pairs go into DuckDB (which spills when it must) before the next is converted."""
     from vpnsentry.detect import _kernels as k
 
-    parts = threads or max(1, min(os.cpu_count() or 1, 4))
+    parts = partitions_for(threads)
     count = int(con.sql("SELECT count(*) FROM conversations").fetchall()[0][0])
     partitions = [_Partition(k, _first_size(count, parts)) for _ in range(parts)]
     addrs, protos, sensors, users = _Addresses(), _Dictionary(), _Dictionary(), _Dictionary()
@@ -228,6 +228,12 @@ def store_parts(
         )
         con.unregister("_part")
         del part  # not held while the next part is made
+
+
+def partitions_for(threads: int) -> int:
+    """Hash partitions (and threads) of a compiled grouping: ``threads``, or one per core,
+    at most 4."""
+    return threads or max(1, min(os.cpu_count() or 1, 4))
 
 
 def _first_size(count: int, parts: int) -> int:

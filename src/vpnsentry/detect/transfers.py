@@ -19,7 +19,6 @@ counts. ``tests/unit/test_transfers.py`` holds the result to the SQL that says t
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Final
@@ -28,7 +27,14 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from vpnsentry.detect.pairs import BATCH_ROWS, _addr_texts, _Dictionary, _ints, store_parts
+from vpnsentry.detect.pairs import (
+    BATCH_ROWS,
+    _addr_texts,
+    _Dictionary,
+    _ints,
+    partitions_for,
+    store_parts,
+)
 
 #: ``pairs`` oriented on the internal end, the company's gateways and partners left out.
 _ORIENTED_SQL: Final = """
@@ -50,9 +56,10 @@ def build_transfers(con: duckdb.DuckDBPyConnection, threads: int = 0) -> None:
     (default: one per core), each filled by its own thread while the next batch is read."""
     from vpnsentry.detect import _kernels as k
 
-    parts = threads or max(1, min(os.cpu_count() or 1, 4))
-    count = int(con.sql(f"SELECT count(*) FROM ({_ORIENTED_SQL})").fetchall()[0][0])
-    # room for every row in each partition: pages never written cost no memory
+    parts = partitions_for(threads)
+    # room for every pair in each partition (the filter keeps fewer): pages never written
+    # cost no memory, and counting a table's rows reads no data
+    count = int(con.sql("SELECT count(*) FROM pairs").fetchall()[0][0])
     rows = [np.empty((max(count, 1), k.TRANSFER_WIDTH), dtype=np.int64) for _ in range(parts)]
     size = 1 << int(max(2 * count, 2) - 1).bit_length()
     index = [np.full(size, -1, dtype=np.int32) for _ in range(parts)]
@@ -93,28 +100,28 @@ def build_transfers(con: duckdb.DuckDBPyConnection, threads: int = 0) -> None:
     store_parts(con, "transfers", tables())
 
 
-def _table(cols: np.ndarray, names: pa.Array, kk: Any) -> pa.Table:
+def _table(cols: np.ndarray, names: pa.Array, k: Any) -> pa.Table:
     """The groups (one row of ``cols`` per value) as the ``transfers`` columns (``names``:
     the user names by id)."""
     none = (np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.uint8))
     ts = pa.timestamp("us", tz="UTC")
-    port = cols[kk.T_PORT]
-    user = cols[kk.T_USER]
+    port = cols[k.T_PORT]
+    user = cols[k.T_USER]
     return pa.table(
         {
-            "host": _addr_texts(cols[kk.T_HOST], none, kk),
-            "host_u": cols[kk.T_HOST].view(np.uint64),  # IPv4 values: never negative
-            "ext": _addr_texts(cols[kk.T_EXT], none, kk),
-            "ext_u": cols[kk.T_EXT].view(np.uint64),
-            "day": pa.array(cols[kk.T_DAY]).cast(ts),
-            "conns": cols[kk.T_CONNS],
-            "up": cols[kk.T_UP],
-            "down": cols[kk.T_DOWN],
+            "host": _addr_texts(cols[k.T_HOST], none, k),
+            "host_u": cols[k.T_HOST].view(np.uint64),  # IPv4 values: never negative
+            "ext": _addr_texts(cols[k.T_EXT], none, k),
+            "ext_u": cols[k.T_EXT].view(np.uint64),
+            "day": pa.array(cols[k.T_DAY]).cast(ts),
+            "conns": cols[k.T_CONNS],
+            "up": cols[k.T_UP],
+            "down": cols[k.T_DOWN],
             "port": pa.array(
-                np.where(port == kk.NO_PORT, 0, port).astype(np.int32), mask=port == kk.NO_PORT
+                np.where(port == k.NO_PORT, 0, port).astype(np.int32), mask=port == k.NO_PORT
             ),
-            "first_ts": pa.array(cols[kk.T_FIRST]).cast(ts),
-            "last_ts": pa.array(cols[kk.T_LAST]).cast(ts),
+            "first_ts": pa.array(cols[k.T_FIRST]).cast(ts),
+            "last_ts": pa.array(cols[k.T_LAST]).cast(ts),
             "usr": names.take(pa.array(user - 1, mask=user == 0)),
         }
     )
