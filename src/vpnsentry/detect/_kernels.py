@@ -6,7 +6,9 @@ is ~70 million rows) into per-sensor groups that are nearly as many as the rows,
 almost every Internet destination is distinct. DuckDB's hash aggregate over six keys and
 nine aggregates paid ~2.5 µs per row there; one pass that keeps a group's keys and
 aggregates side by side in one row of an int64 matrix (one cache line or two per probe,
-not one per aggregate) pays a fraction of it.
+not one per aggregate) pays a fraction of it. The groups outgrow every cache, so each
+grouping loop prefetches the index slot and group row of rows a few steps ahead
+(:func:`_prefetch`): the misses overlap instead of queueing.
 
 Group rows (``GROUP_WIDTH`` int64 columns, see the ``C_*`` indices):
 
@@ -28,12 +30,19 @@ from typing import Any, Final
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
 
 NULL: Final = np.iinfo(np.int64).min
 _MAX: Final = np.iinfo(np.int64).max
 NULL_PORT: Final = 1 << 33
 DAY_SHIFT: Final = 34
 OTHER: Final = 1 << 32  # address keys at or above it index the non-IPv4 texts
+
+#: Rows ahead of the one being added whose index slot, and (half as far ahead) whose group
+#: row, are prefetched.
+AHEAD: Final = 16
 
 C_SRC, C_DST, C_DAY_PORT, C_PROTO_SENSOR, C_COUNTS = 0, 1, 2, 3, 4
 C_OUT, C_IN, C_TOTAL, C_FIRST, C_LAST, C_DUR, C_USER = 5, 6, 7, 8, 9, 10, 11
@@ -69,6 +78,49 @@ def ip4_keys(offsets: Any, data: Any, out: Any) -> None:
                     ok = False
             p = q
         out[i] = value if ok and octets == 4 and p == end else -1
+
+
+def _prefetch_typer(typingctx: Any, arr: Any, i: Any) -> Any:
+    """Ask the CPU to start loading element ``i`` of the 1-D array ``arr`` into its caches
+    (LLVM's ``llvm.prefetch``: a hint, never a fault, whatever the address).
+
+    Why: the groupings here are memory-latency bound. Groups are nearly as many as rows
+    (gigabytes), so each row's index slot and group row are two cache misses, and the
+    loop waits for each in turn (~300 ns a row on this VM). Prefetching a few rows ahead
+    overlaps the misses (~80 ns a row, same result)."""
+    if not isinstance(arr, types.Array) or arr.ndim != 1 or not isinstance(i, types.Integer):
+        return None
+
+    def codegen(context: Any, builder: Any, sig: Any, args: Any) -> Any:
+        ary = context.make_array(sig.args[0])(context, builder, args[0])
+        at = builder.gep(ary.data, [context.cast(builder, args[1], sig.args[1], types.intp)])
+        byte_ptr, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+        fn = builder.module.declare_intrinsic(
+            "llvm.prefetch", [byte_ptr], ir.FunctionType(ir.VoidType(), [byte_ptr] + [i32] * 3)
+        )
+        # write access, highest locality, data cache
+        flags = [ir.Constant(i32, v) for v in (1, 3, 1)]
+        builder.call(fn, [builder.bitcast(at, byte_ptr), *flags])
+        return context.get_dummy_value()
+
+    return types.void(arr, i), codegen
+
+
+_prefetch: Any = intrinsic(_prefetch_typer)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _ahead(index: Any, flat: Any, width: int, slots: Any, j: int, count: int) -> None:
+    """Prefetch for row ``j + AHEAD`` its index slot and for row ``j + AHEAD // 2`` its
+    group row (``flat``: the matrix as one array of ``width``-value rows), whose slot
+    was prefetched half a lap ago; ``slots``: the rows' first probe slots."""
+    if j + AHEAD < count:
+        _prefetch(index, slots[j + AHEAD])
+    if j + AHEAD // 2 < count:
+        g = index[slots[j + AHEAD // 2]]
+        if g >= 0:
+            _prefetch(flat, g * width)
+            _prefetch(flat, g * width + width - 1)  # a row may straddle two cache lines
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -175,12 +227,22 @@ def add_rows(
     for every row of the batch to open a group."""
     mask = np.uint64(len(index) - 1)
     np_parts = np.uint64(parts)
+    # the partition's rows and their first slots, then the rows with lookahead
+    mine = np.empty(len(src), dtype=np.int64)
+    slots = np.empty(len(src), dtype=np.uint64)
+    count = 0
     for i in range(len(src)):
+        hp = _pair_hash(src[i], dst[i], day_port[i], proto_sensor[i] >> 32)
+        if (hp >> np.uint64(48)) % np_parts == part:
+            mine[count] = i
+            slots[count] = _mix(hp, proto_sensor[i]) & mask
+            count += 1
+    flat = rows.reshape(-1)
+    for j in range(count):
+        _ahead(index, flat, GROUP_WIDTH, slots, j, count)
+        i = mine[j]
         k0, k1, k2, k3 = src[i], dst[i], day_port[i], proto_sensor[i]
-        hp = _pair_hash(k0, k1, k2, k3 >> 32)
-        if (hp >> np.uint64(48)) % np_parts != part:
-            continue
-        g, n = _group(rows, index, _mix(hp, k3) & mask, n, k0, k1, k2, k3, 0)
+        g, n = _group(rows, index, slots[j], n, k0, k1, k2, k3, 0)
         rows[g, C_COUNTS] += (1 << 32) if rev[i] else 1
         rows[g, C_OUT] = _add(rows[g, C_OUT], out_b[i])
         rows[g, C_IN] = _add(rows[g, C_IN], in_b[i])
@@ -201,15 +263,19 @@ def fold_sensors(rows: Any, n: int, user_rank: Any, index: Any, out: Any) -> int
     sensors (``proto * 2**32 + sensors``); bytes, times, duration and user are the largest
     (first time: smallest) over the sensors."""
     mask = np.uint64(len(index) - 1)
+    slots = np.empty(n, dtype=np.uint64)
+    for g in range(n):
+        k3 = rows[g, C_PROTO_SENSOR] >> 32
+        slots[g] = _pair_hash(rows[g, C_SRC], rows[g, C_DST], rows[g, C_DAY_PORT], k3) & mask
+    flat = out.reshape(-1)
     m = 0
     for g in range(n):
+        _ahead(index, flat, GROUP_WIDTH, slots, g, n)
         k0, k1, k2 = rows[g, C_SRC], rows[g, C_DST], rows[g, C_DAY_PORT]
         proto = rows[g, C_PROTO_SENSOR] >> 32
         counts = rows[g, C_COUNTS]
         conns = max(counts & 0xFFFFFFFF, counts >> 32)
-        p, m = _group(
-            out, index, _pair_hash(k0, k1, k2, proto) & mask, m, k0, k1, k2, proto << 32, 32
-        )
+        p, m = _group(out, index, slots[g], m, k0, k1, k2, proto << 32, 32)
         out[p, C_PROTO_SENSOR] += 1
         out[p, C_COUNTS] = max(out[p, C_COUNTS], conns)
         for c in (C_OUT, C_IN, C_TOTAL, C_LAST, C_DUR):
@@ -297,12 +363,21 @@ def add_transfers(
     every row to open a group."""
     mask = np.uint64(len(index) - 1)
     np_parts = np.uint64(parts)
+    mine = np.empty(len(host), dtype=np.int64)
+    slots = np.empty(len(host), dtype=np.uint64)
+    count = 0
     for i in range(len(host)):
+        h = _mix(_mix(_mix(np.uint64(0), host[i]), ext[i]), day[i])
+        if (h >> np.uint64(48)) % np_parts == part:
+            mine[count] = i
+            slots[count] = h & mask
+            count += 1
+    flat = rows.reshape(-1)
+    for j in range(count):
+        _ahead(index, flat, TRANSFER_WIDTH, slots, j, count)
+        i = mine[j]
         k0, k1, k2 = host[i], ext[i], day[i]
-        h = _mix(_mix(_mix(np.uint64(0), k0), k1), k2)
-        if (h >> np.uint64(48)) % np_parts != part:
-            continue
-        slot = h & mask
+        slot = slots[j]
         while True:
             g = index[slot]
             if g < 0:
