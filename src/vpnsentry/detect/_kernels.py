@@ -256,18 +256,25 @@ def add_rows(
 
 
 @numba.njit(cache=True, nogil=True)
-def fold_sensors(rows: Any, n: int, user_rank: Any, index: Any, out: Any) -> int:
-    """Fold per-sensor groups into pairs (the same keys without the sensor); return the
-    number of pairs. ``out`` rows: the group layout with ``C_COUNTS`` holding the largest
-    sensor's connection count, ``C_PROTO_SENSOR`` the protocol code and the number of
-    sensors (``proto * 2**32 + sensors``); bytes, times, duration and user are the largest
-    (first time: smallest) over the sensors."""
+def fold_sensors(rows: Any, n: int, user_rank: Any, index: Any) -> int:
+    """Fold the per-sensor groups ``rows[:n]`` into pairs (the same keys without the
+    sensor), in place: return the number of pairs ``m``, now ``rows[:m]``. A pair row has
+    the group layout with ``C_COUNTS`` holding the largest sensor's connection count,
+    ``C_PROTO_SENSOR`` the protocol code and the number of sensors (``proto * 2**32 +
+    sensors``); bytes, times, duration and user are the largest (first time: smallest) over
+    the sensors. ``index``: all -1, a power of two of at least ``2 * n`` slots.
+
+    In place because pair ``p`` is opened at the count of pairs so far, never past the
+    group being folded: its row is a group already folded, or the current one (whose
+    values are read first). The groups' matrix is the largest allocation of a run; a second
+    one for the pairs held ~1.4 GB more during the fold on a 71M-row store (two partitions
+    of ~7.5M pairs, 96 bytes each)."""
     mask = np.uint64(len(index) - 1)
     slots = np.empty(n, dtype=np.uint64)
     for g in range(n):
         k3 = rows[g, C_PROTO_SENSOR] >> 32
         slots[g] = _pair_hash(rows[g, C_SRC], rows[g, C_DST], rows[g, C_DAY_PORT], k3) & mask
-    flat = out.reshape(-1)
+    flat = rows.reshape(-1)
     m = 0
     for g in range(n):
         _ahead(index, flat, GROUP_WIDTH, slots, g, n)
@@ -275,14 +282,19 @@ def fold_sensors(rows: Any, n: int, user_rank: Any, index: Any, out: Any) -> int
         proto = rows[g, C_PROTO_SENSOR] >> 32
         counts = rows[g, C_COUNTS]
         conns = max(counts & 0xFFFFFFFF, counts >> 32)
-        p, m = _group(out, index, slots[g], m, k0, k1, k2, proto << 32, 32)
-        out[p, C_PROTO_SENSOR] += 1
-        out[p, C_COUNTS] = max(out[p, C_COUNTS], conns)
-        for c in (C_OUT, C_IN, C_TOTAL, C_LAST, C_DUR):
-            out[p, c] = max(out[p, c], rows[g, c])
-        out[p, C_FIRST] = min(out[p, C_FIRST], rows[g, C_FIRST])
-        if user_rank[rows[g, C_USER]] > user_rank[out[p, C_USER]]:
-            out[p, C_USER] = rows[g, C_USER]
+        b_out, b_in, b_total = rows[g, C_OUT], rows[g, C_IN], rows[g, C_TOTAL]
+        first, last, dur, user = rows[g, C_FIRST], rows[g, C_LAST], rows[g, C_DUR], rows[g, C_USER]
+        p, m = _group(rows, index, slots[g], m, k0, k1, k2, proto << 32, 32)
+        rows[p, C_PROTO_SENSOR] += 1
+        rows[p, C_COUNTS] = max(rows[p, C_COUNTS], conns)
+        rows[p, C_OUT] = max(rows[p, C_OUT], b_out)
+        rows[p, C_IN] = max(rows[p, C_IN], b_in)
+        rows[p, C_TOTAL] = max(rows[p, C_TOTAL], b_total)
+        rows[p, C_LAST] = max(rows[p, C_LAST], last)
+        rows[p, C_DUR] = max(rows[p, C_DUR], dur)
+        rows[p, C_FIRST] = min(rows[p, C_FIRST], first)
+        if user_rank[user] > user_rank[rows[p, C_USER]]:
+            rows[p, C_USER] = user
     return m
 
 

@@ -145,14 +145,15 @@ class _Partition:
             k.rehash(self.rows, n, self.index)
 
     def fold(self, ranks: np.ndarray) -> np.ndarray:
-        """The partition's pairs (rows in the group layout, see ``fold_sensors``)."""
-        k, n = self.k, self.n
+        """The partition's pairs, one array per value (``columns``; rows in the group
+        layout, see ``fold_sensors``); the groups are gone afterwards."""
+        k = self.k
+        self.index.fill(-1)  # kept at least twice as long as the groups
+        m = k.fold_sensors(self.rows, self.n, ranks, self.index)
         self.index = np.empty(0, dtype=np.int32)
-        out = np.empty((max(n, 1), k.GROUP_WIDTH), dtype=np.int64)
-        index = np.full(1 << int(max(2 * n, 2) - 1).bit_length(), -1, dtype=np.int32)
-        m = k.fold_sensors(self.rows, n, ranks, index, out)
+        cols: np.ndarray = k.columns(self.rows[:m])
         self.rows = np.empty((0, k.GROUP_WIDTH), dtype=np.int64)
-        return out[:m]
+        return cols
 
 
 def build_pairs(con: duckdb.DuckDBPyConnection, threads: int = 0) -> None:
@@ -207,8 +208,7 @@ def build_pairs(con: duckdb.DuckDBPyConnection, threads: int = 0) -> None:
 
     def tables() -> Iterator[pa.Table]:
         for i in range(len(folded)):
-            cols = k.columns(folded[i])
-            folded[i] = np.empty((0, k.GROUP_WIDTH), dtype=np.int64)
+            cols, folded[i] = folded[i], np.empty((k.GROUP_WIDTH, 0), dtype=np.int64)
             yield _table(cols, names, k)
 
     store_parts(con, "_pairs", tables(), temp=True)
