@@ -267,9 +267,13 @@ def _parsed(
 
     Chunks are parsed on ``PARSE_THREADS`` threads while the next ones are read: the
     tokenizer kernels and Polars release the GIL, so a 2-core machine parses two chunks at
-    once. At most ``PARSE_THREADS + 1`` chunks are in flight, which bounds memory.
+    once. At most ``PARSE_THREADS + 1`` chunks are in flight, which bounds memory. A
+    ``stateful`` parser's chunks are parsed by one thread, in file order: a chunk parsed
+    while the one before it still was would not see the header or connections that one
+    leaves in ``ctx.state`` (every nfdump line past the first chunk was quarantined so).
     """
-    with ThreadPoolExecutor(PARSE_THREADS, "vpnsentry-parse") as pool:
+    threads = 1 if parser is not None and parser.stateful else PARSE_THREADS
+    with ThreadPoolExecutor(threads, "vpnsentry-parse") as pool:
         pending: deque[tuple[Chunk, Future[ChunkOutput]]] = deque()
         line_no = first_line
         try:
@@ -285,7 +289,7 @@ def _parsed(
                 )
                 pending.append((chunk, fut))
                 line_no += len(chunk.lines)
-                if len(pending) > PARSE_THREADS:
+                if len(pending) > threads:
                     done, fut = pending.popleft()
                     yield done, fut.result()
             while pending:

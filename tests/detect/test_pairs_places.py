@@ -11,12 +11,11 @@ from collections.abc import Iterator
 import duckdb
 import polars as pl
 import pytest
+from tests.detect.conftest import memory_views, ts
 
 from vpnsentry.detect.config import Config
 from vpnsentry.detect.context import Context
 from vpnsentry.enrich.sites import Inventory
-
-from tests.detect.conftest import memory_views, ts
 
 
 def _host(inv: Inventory, site_id: str) -> str:

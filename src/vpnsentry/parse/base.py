@@ -85,6 +85,11 @@ class Parser(ABC):
     # Sniffing priority when two parsers claim a file: higher wins (a generic reader
     # such as CEF should lose to a vendor parser that recognises the same lines).
     priority: ClassVar[int] = 0
+    # True when parse() reads or writes ``ctx.state``: what one chunk leaves there (a
+    # header, open connections) governs the next, so a file's chunks are parsed one after
+    # the other, in order, never two at once (ingest parses other formats' chunks in
+    # parallel).
+    stateful: ClassVar[bool] = False
 
     def sniff(self, head: list[str]) -> float:
         """Confidence 0..1 that ``head`` (the first lines of a file) is this format.

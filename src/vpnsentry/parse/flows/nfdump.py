@@ -175,6 +175,7 @@ class Nfdump(Parser):
     """nfdump ``-o csv`` (any version's header), ``-o json`` and ``-o json-log`` listings."""
 
     name = "nfdump"
+    stateful = True
     title = "nfdump flow listing (-o csv, -o json, -o json-log)"
     vendor = "nfdump"
     product = "nfdump"

@@ -131,6 +131,7 @@ class ZeekConn(Parser):
     """Zeek conn.log, TSV (header-driven columns) and JSON lines."""
 
     name = "zeek_conn"
+    stateful = True
     title = "Zeek conn.log (TSV with #fields header, or JSON lines)"
     vendor = "Zeek"
     product = "Zeek"

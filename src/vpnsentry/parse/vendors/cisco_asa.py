@@ -571,6 +571,7 @@ class CiscoAsa(Parser):
     """Cisco ASA / FTD syslog (``%ASA-n-nnnnnn:`` and ``%FTD-n-nnnnnn:`` messages)."""
 
     name = "cisco_asa"
+    stateful = True
     title = "Cisco ASA / Firepower Threat Defense syslog"
     vendor = "Cisco"
     product = "ASA"

@@ -283,6 +283,7 @@ class OpenVPNStatus(Parser):
     """Status files of OpenVPN 2.x servers, versions 1, 2 and 3; see the module docstring."""
 
     name = "openvpn_status"
+    stateful = True
     title = "OpenVPN 2.x server status file (--status, versions 1-3)"
     vendor = "OpenVPN"
     product = "OpenVPN"

@@ -165,6 +165,7 @@ def _addr_port(text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
 @register
 class WireGuard(Parser):
     name = "wireguard"
+    stateful = True
     title = "WireGuard (wg show all dump snapshots, kernel dynamic debug)"
     vendor = "WireGuard"
     product = "WireGuard"
