@@ -256,7 +256,9 @@ SELECT * FROM open_latest WHERE "flow.id" NOT IN (SELECT "flow.id" FROM closed)
 #: join copied each of ten text columns into every one of ~15M rows, about half of the
 #: table's build time; an ENUM is a small code (they read as VARCHAR in expressions and
 #: as categoricals in Polars).
-_PAIRS_SQL: Final = """
+_PLACE_ENUMS: Final = ("net", "site", "role", "country", "org")
+_PAIRS_SQL: Final = (
+    """
 CREATE OR REPLACE TEMP TABLE _addr AS
 SELECT a.k, a.u,
        CASE WHEN a.u <= s.net_hi THEN s.cidr END AS net,
@@ -277,21 +279,16 @@ ASOF LEFT JOIN geo_country c ON a.u >= c.lo
 ASOF LEFT JOIN geo_asn g ON a.u >= g.lo;
 
 DROP TABLE IF EXISTS pairs;
-DROP TYPE IF EXISTS pairs_net;
-DROP TYPE IF EXISTS pairs_site;
-DROP TYPE IF EXISTS pairs_role;
-DROP TYPE IF EXISTS pairs_country;
-DROP TYPE IF EXISTS pairs_org;
-CREATE TYPE pairs_net AS ENUM (SELECT DISTINCT net FROM _addr WHERE net IS NOT NULL ORDER BY 1);
-CREATE TYPE pairs_site AS ENUM (SELECT DISTINCT site FROM _addr WHERE site IS NOT NULL ORDER BY 1);
-CREATE TYPE pairs_role AS ENUM (SELECT DISTINCT role FROM _addr WHERE role IS NOT NULL ORDER BY 1);
-CREATE TYPE pairs_country AS ENUM (
-    SELECT DISTINCT country FROM _addr WHERE country IS NOT NULL ORDER BY 1);
-CREATE TYPE pairs_org AS ENUM (SELECT DISTINCT org FROM _addr WHERE org IS NOT NULL ORDER BY 1);
+"""
+    + "".join(
+        f"""
+DROP TYPE IF EXISTS pairs_{c};
+CREATE TYPE pairs_{c} AS ENUM (SELECT DISTINCT {c} FROM _addr WHERE {c} IS NOT NULL ORDER BY 1);"""
+        for c in _PLACE_ENUMS
+    )
+    + f"""
 CREATE OR REPLACE TEMP TABLE _place AS
-SELECT k, u, net::pairs_net AS net, site::pairs_site AS site, role::pairs_role AS role, crown,
-       private, country::pairs_country AS country, asn, org::pairs_org AS org, hosting
-FROM _addr;
+SELECT * REPLACE ({", ".join(f"{c}::pairs_{c} AS {c}" for c in _PLACE_ENUMS)}) FROM _addr;
 
 CREATE TABLE pairs AS
 SELECT p.* EXCLUDE (src_k, dst_k), s.u AS src_u, d.u AS dst_u,
@@ -307,6 +304,7 @@ DROP TABLE _pairs;
 DROP TABLE _addr;
 DROP TABLE _place;
 """
+)
 
 
 #: How many internal hosts talk to each external /24 ("rare" for the exfil and C2
