@@ -426,3 +426,22 @@ def test_device_clocks_are_off_by_seconds_only(run: tuple[Path, dict[str, Any]])
         device = dt.datetime.fromisoformat(f"{date}T{clock}").replace(tzinfo=tz)
         diffs.append((device - header).total_seconds())
     assert diffs and max(abs(d) for d in diffs) < 6
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_failed_file_write_fails_the_run(tmp_path: Path, workers: int) -> None:
+    """Files are written on a thread of their own (and in worker processes with
+    ``workers``): a file that cannot be written must fail the run, not vanish or hang it."""
+    out = tmp_path / "out"
+
+    def block_zeek(done: int, total: int) -> None:
+        # after the first day: a plain file where the Zeek sensors' folders go
+        if done == 1:
+            (out / "logs").mkdir(exist_ok=True)
+            (out / "logs" / "zeek").write_text("in the way")
+
+    with pytest.raises(RuntimeError, match=r"simulate(d log file| writer)"):
+        simulate(
+            out, days=3, users=30, scenarios=[], seed=1, sites=None, progress=block_zeek,
+            workers=workers,
+        )  # fmt: skip

@@ -135,10 +135,9 @@ def simulate(
     )
     try:
         benign, steps = _generate(output, est, window, scenarios, progress)
-        results = output.close() if isinstance(output, ParallelOutput) else output.results
+        results = output.close()
     except BaseException:
-        if isinstance(output, ParallelOutput):
-            output.abort()
+        output.abort()
         raise
 
     if bundled:  # name the generated IT admins, as an operator would list theirs

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import multiprocessing as mp
 import queue
+import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -80,7 +81,14 @@ class FileResult:
 
 
 class Output:
-    """Formats events per log source and writes the daily files."""
+    """Formats events per log source and writes the daily files.
+
+    The files are written by a thread of its own (:class:`_FileWriter`) while the caller
+    goes on generating and formatting: on the project's 2-core VM, writing 7.3 GB of lines
+    into the page cache cost 11.6 of 45 seconds (mostly kernel time), which the other core
+    can do. Files are written in the order they are finished, so the output is the same.
+    Call :meth:`close` for the results (it waits for the last file), or :meth:`abort`.
+    """
 
     def __init__(
         self, out: Path, window: Window, est: Estate, router: Router, only: set[str] | None = None
@@ -99,6 +107,8 @@ class Output:
             if only is None or obs.id in only:
                 self._add_stream(obs)
         self.observers = [o for o in router.observers if o.id in self.streams]
+        # a day of files may wait: the generator runs at most a day ahead of the disk
+        self.writer = _FileWriter(lambda job: self._write(*job), max(4, len(self.streams)))
 
     # ---- setup ----------------------------------------------------------------------
 
@@ -347,7 +357,17 @@ class Output:
                     picks.append((part, idx))
             st.pending = [p for p in st.pending if len(p) and int(p.order.max()) >= t1]
             if picks:
-                self._write(st, sid, day, picks)
+                self.writer.submit((st, sid, day, picks))
+
+    def close(self) -> list[FileResult]:
+        """Wait for the files still being written; what was written (or the writer's
+        error)."""
+        self.writer.close()
+        return self.results
+
+    def abort(self) -> None:
+        """Stop writing: files not written yet are dropped."""
+        self.writer.abort()
 
     def _write(
         self,
@@ -356,6 +376,8 @@ class Output:
         day: dt.date,
         picks: list[tuple[Lines, npt.NDArray[np.int64]]],
     ) -> None:
+        """One day's file of ``st`` (on the writer thread: it alone uses ``buffer`` and
+        ``results``)."""
         order = np.concatenate([p.order[i] for p, i in picks])
         perm = np.argsort(order, kind="stable")
         header = st.header(day) if st.header else []
@@ -406,6 +428,54 @@ class Output:
         )
 
 
+class _FileWriter:
+    """Runs ``write(job)`` for each submitted job, in order, on a thread of its own.
+
+    At most ``depth`` jobs wait (``submit`` blocks beyond that, so memory stays bounded). An
+    error in ``write`` stops the writing and is raised by the next ``submit`` or ``close``.
+    """
+
+    def __init__(self, write: Callable[[Any], None], depth: int) -> None:
+        self._write = write
+        self._jobs: queue.Queue[Any] = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name="simulate-files", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            if self._error is None and not self._stop:
+                try:
+                    self._write(job)
+                except BaseException as exc:  # raised again on the caller's thread
+                    self._error = exc
+
+    def submit(self, job: Any) -> None:
+        self._raise()
+        self._jobs.put(job)
+
+    def close(self) -> None:
+        """Wait until every submitted job is written."""
+        if self._thread.is_alive():
+            self._jobs.put(None)
+            self._thread.join()
+        self._raise()
+
+    def abort(self) -> None:
+        """Drop the waiting jobs and end the thread."""
+        self._stop = True
+        if self._thread.is_alive():
+            self._jobs.put(None)
+            self._thread.join()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise RuntimeError(
+                f"writing a simulated log file failed: {self._error}"
+            ) from self._error
+
+
 class ParallelOutput:
     """:class:`Output` split over worker processes, each owning some log sources.
 
@@ -417,7 +487,8 @@ class ParallelOutput:
     def __init__(
         self, out: Path, window: Window, est: Estate, router: Router, workers: int
     ) -> None:
-        self.prep = Output(out, window, est, router, only=set())
+        self.prep = Output(out, window, est, router, only=set())  # writes no file
+        self.prep.abort()
         ctx = mp.get_context("spawn")
         weights = {o.id: _weight(est, o) for o in router.observers}
         groups: list[list[str]] = [[] for _ in range(workers)]
@@ -519,6 +590,7 @@ def _serve(
     inq: Any, outq: Any, out: Path, window: Window, est: Estate, router: Router, ids: set[str]
 ) -> None:
     """A writer process: format and write the batches for its log sources."""
+    output: Output | None = None
     try:
         reuse_freed_memory()
         output = Output(out, window, est, router, only=ids)
@@ -529,9 +601,11 @@ def _serve(
             elif kind == "finalize":
                 output.finalize(payload)
             else:
-                outq.put(("done", output.results))
+                outq.put(("done", output.close()))
                 return
     except Exception:  # the parent re-raises it with this traceback
+        if output is not None:
+            output.abort()
         outq.put(("error", traceback.format_exc()))
 
 
