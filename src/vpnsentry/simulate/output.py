@@ -19,6 +19,7 @@ import queue
 import threading
 import traceback
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -49,6 +50,10 @@ from vpnsentry.simulate.writers import (
     panw_panos,
     zeek_conn,
 )
+
+#: Threads formatting log sources' lines at once (the compiled line kernel and Polars
+#: release the GIL).
+FORMAT_THREADS: Final = 2
 
 #: Share of lines a collector garbles (truncates or corrupts).
 GARBLE_RATE: Final = 2e-5
@@ -107,6 +112,7 @@ class Output:
             if only is None or obs.id in only:
                 self._add_stream(obs)
         self.observers = [o for o in router.observers if o.id in self.streams]
+        self.formatters = ThreadPoolExecutor(FORMAT_THREADS, thread_name_prefix="simulate-fmt")
         # a day of files may wait: the generator runs at most a day ahead of the disk
         self.writer = _FileWriter(lambda job: self._write(*job), max(4, len(self.streams)))
 
@@ -186,10 +192,11 @@ class Output:
         """Format a prepared batch for this output's log sources."""
         flows, tables = batch
         if len(flows):
-            for obs in self.observers:
-                part = flows.filter(self.router.sees(obs))
-                if len(part):
-                    self._flows(obs, part)
+            # each log source on its own: sources are independent, and a source's batches
+            # still reach it in order (all are formatted before the next batch)
+            jobs = [self.formatters.submit(self._flows, obs, flows) for obs in self.observers]
+            for job in jobs:
+                job.result()
         for kind in ("sessions", "fails", "admin", "portal"):
             table = tables[kind]
             for g in table["gw"].unique().sort().to_list() if len(table) else []:
@@ -200,7 +207,12 @@ class Output:
             if gid in self.streams:
                 self.streams[gid].gaps.append((row["start"], row["end"]))
 
-    def _flows(self, obs: Observer, part: pl.DataFrame) -> None:
+    def _flows(self, obs: Observer, flows: pl.DataFrame) -> None:
+        """The lines of log source ``obs`` for the ``flows`` it sees (on a formatter thread:
+        it touches only ``obs``'s own stream and counters)."""
+        part = flows.filter(self.router.sees(obs))
+        if not len(part):
+            return
         dev = self.devices[obs.id]
         lines: Lines | list[Lines] | pl.DataFrame
         if obs.kind == "zeek":
@@ -362,11 +374,13 @@ class Output:
     def close(self) -> list[FileResult]:
         """Wait for the files still being written; what was written (or the writer's
         error)."""
+        self.formatters.shutdown()
         self.writer.close()
         return self.results
 
     def abort(self) -> None:
         """Stop writing: files not written yet are dropped."""
+        self.formatters.shutdown(cancel_futures=True)
         self.writer.abort()
 
     def _write(
@@ -547,6 +561,10 @@ class ParallelOutput:
             if proc.is_alive():
                 proc.terminate()
             proc.join()
+        for q in self.inqs:
+            # batches still buffered for a dead worker: without this, the process would
+            # wait at exit for its queue's feeder thread to send them, forever
+            q.cancel_join_thread()
 
     def _put(self, q: Any, msg: tuple[str, Any]) -> None:
         while True:

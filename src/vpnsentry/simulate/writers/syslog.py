@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
+import threading
 from collections import OrderedDict
 from typing import Final
 
@@ -44,8 +45,18 @@ def when(us: pl.Expr, tz: str = "UTC") -> pl.Expr:
     return t if tz == "UTC" else t.dt.convert_time_zone(tz)
 
 
+#: Log sources are formatted on several threads (``simulate/output.py``); the caches of
+#: formatted days are shared.
+_LOCK = threading.RLock()
+
+
 def _day_table(fmt: str, tz: str, day: int) -> pl.Series:
     """``fmt`` for every second of UTC day ``day`` (days since the epoch), cached."""
+    with _LOCK:
+        return _day_table_locked(fmt, tz, day)
+
+
+def _day_table_locked(fmt: str, tz: str, day: int) -> pl.Series:
     key = (fmt, tz, day)
     hit = _CACHE.get(key)
     if hit is not None:
@@ -86,6 +97,11 @@ def _days_bytes(fmt: str, tz: str, d0: int, d1: int) -> Table:
     """:func:`_day_table` of days ``d0``..``d1`` as one :class:`Table`; each day is
     formatted and converted once, and the last few joined ranges are kept (the batches of a
     day span the same two or three UTC days)."""
+    with _LOCK:
+        return _days_bytes_locked(fmt, tz, d0, d1)
+
+
+def _days_bytes_locked(fmt: str, tz: str, d0: int, d1: int) -> Table:
     key = (fmt, tz, d0, d1)
     hit = _JOINED.get(key)
     if hit is not None:
