@@ -190,7 +190,10 @@ def reuse_freed_memory() -> None:
     first touching a page costs about five times as much as writing it again (measured on
     the project's 2-core VM: 300-byte lines into fresh pages 1.9 µs each, into reused ones
     60 ns). Raising the mmap and trim thresholds to 1-2 GB keeps the process's pages; the
-    price is that its resident size does not shrink until it exits. A no-op without glibc.
+    price is that its resident size does not shrink until it exits. One arena for all
+    threads, because a thread's own arena maps every block over 64 MB afresh whatever the
+    threshold (the formatting threads' line buffers are hundreds of MB; measured ~5% faster
+    over 10 days x 10,000 users, ~300 MB more resident). A no-op without glibc.
     """
     import ctypes
     import ctypes.util
@@ -202,9 +205,10 @@ def reuse_freed_memory() -> None:
         mallopt = ctypes.CDLL(name).mallopt
     except (OSError, AttributeError):
         return
-    m_trim_threshold, m_mmap_threshold = -1, -3
+    m_trim_threshold, m_mmap_threshold, m_arena_max = -1, -3, -8
     mallopt(m_mmap_threshold, 1 << 30)
     mallopt(m_trim_threshold, (1 << 31) - 1)
+    mallopt(m_arena_max, 1)
 
 
 # --------------------------------------------------------------------------- hashing

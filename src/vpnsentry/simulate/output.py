@@ -88,11 +88,14 @@ class FileResult:
 class Output:
     """Formats events per log source and writes the daily files.
 
-    The files are written by a thread of its own (:class:`_FileWriter`) while the caller
-    goes on generating and formatting: on the project's 2-core VM, writing 7.3 GB of lines
-    into the page cache cost 11.6 of 45 seconds (mostly kernel time), which the other core
-    can do. Files are written in the order they are finished, so the output is the same.
-    Call :meth:`close` for the results (it waits for the last file), or :meth:`abort`.
+    Three stages overlap, each on threads of its own, so that both cores work: the caller
+    generates the next day's events while the last batch is formatted (``steps``: adding
+    batches and finishing days, in the order asked; a log source's flow lines on
+    ``FORMAT_THREADS`` threads) and finished files are written (``writer``: on the
+    project's 2-core VM, writing 7.3 GB of lines into the page cache cost 11.6 of 45
+    seconds, mostly kernel time). Each stage keeps the order it is given, so the output is
+    the same. Call :meth:`close` for the results (it waits for the last file), or
+    :meth:`abort`.
     """
 
     def __init__(
@@ -113,8 +116,9 @@ class Output:
                 self._add_stream(obs)
         self.observers = [o for o in router.observers if o.id in self.streams]
         self.formatters = ThreadPoolExecutor(FORMAT_THREADS, thread_name_prefix="simulate-fmt")
-        # a day of files may wait: the generator runs at most a day ahead of the disk
-        self.writer = _FileWriter(lambda job: self._write(*job), max(4, len(self.streams)))
+        # one batch waits while one is formatted; a day of files may wait to be written
+        self.steps = _InOrder("simulate-steps", 1, "formatting simulated logs")
+        self.writer = _InOrder("simulate-files", max(4, len(self.streams)), "writing a log file")
 
     # ---- setup ----------------------------------------------------------------------
 
@@ -185,11 +189,16 @@ class Output:
         return flows, tables
 
     def add(self, ev: Events) -> None:
-        """Format a batch of events for every log source that records them."""
-        self.add_batch(self.prepare(ev))
+        """Format a batch of events for every log source that records them (the events
+        are prepared here, formatted on the ``steps`` thread)."""
+        self.add_prepared(self.prepare(ev))
 
-    def add_batch(self, batch: Batch) -> None:
-        """Format a prepared batch for this output's log sources."""
+    def add_prepared(self, batch: Batch) -> None:
+        """Format a prepared batch for this output's log sources, after what was asked
+        before."""
+        self.steps.submit(self._add_batch, batch)
+
+    def _add_batch(self, batch: Batch) -> None:
         flows, tables = batch
         if len(flows):
             # each log source on its own: sources are independent, and a source's batches
@@ -349,7 +358,12 @@ class Output:
     # ---- writing ------------------------------------------------------------------------
 
     def finalize(self, day: dt.date) -> None:
-        """Write every stream's file for UTC ``day`` (all its lines have been generated).
+        """Write every stream's file for UTC ``day`` (all its lines have been generated),
+        after the batches added before."""
+        self.steps.submit(self._finalize, day)
+
+    def _finalize(self, day: dt.date) -> None:
+        """:meth:`finalize`, on the ``steps`` thread.
 
         Each pending batch gives the rows of the day (outside log gaps) by index; a batch is
         dropped once none of its rows is later than the day.
@@ -369,17 +383,19 @@ class Output:
                     picks.append((part, idx))
             st.pending = [p for p in st.pending if len(p) and int(p.order.max()) >= t1]
             if picks:
-                self.writer.submit((st, sid, day, picks))
+                self.writer.submit(self._write, st, sid, day, picks)
 
     def close(self) -> list[FileResult]:
         """Wait for the files still being written; what was written (or the writer's
         error)."""
+        self.steps.close()
         self.formatters.shutdown()
         self.writer.close()
         return self.results
 
     def abort(self) -> None:
-        """Stop writing: files not written yet are dropped."""
+        """Stop: batches not formatted and files not written yet are dropped."""
+        self.steps.abort()
         self.formatters.shutdown(cancel_futures=True)
         self.writer.abort()
 
@@ -442,42 +458,44 @@ class Output:
         )
 
 
-class _FileWriter:
-    """Runs ``write(job)`` for each submitted job, in order, on a thread of its own.
+class _InOrder:
+    """Runs submitted calls one after the other, in order, on a thread of its own.
 
-    At most ``depth`` jobs wait (``submit`` blocks beyond that, so memory stays bounded). An
-    error in ``write`` stops the writing and is raised by the next ``submit`` or ``close``.
+    At most ``depth`` calls wait (``submit`` blocks beyond that, so memory stays bounded).
+    An error stops the thread's work and is raised by the next ``submit`` or ``close``,
+    saying ``what`` failed.
     """
 
-    def __init__(self, write: Callable[[Any], None], depth: int) -> None:
-        self._write = write
+    def __init__(self, name: str, depth: int, what: str) -> None:
+        self._what = what
         self._jobs: queue.Queue[Any] = queue.Queue(maxsize=depth)
         self._error: BaseException | None = None
         self._stop = False
-        self._thread = threading.Thread(target=self._run, name="simulate-files", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         while (job := self._jobs.get()) is not None:
             if self._error is None and not self._stop:
+                fn, args = job
                 try:
-                    self._write(job)
+                    fn(*args)
                 except BaseException as exc:  # raised again on the caller's thread
                     self._error = exc
 
-    def submit(self, job: Any) -> None:
+    def submit(self, fn: Callable[..., None], *args: Any) -> None:
         self._raise()
-        self._jobs.put(job)
+        self._jobs.put((fn, args))
 
     def close(self) -> None:
-        """Wait until every submitted job is written."""
+        """Wait until every submitted call has run."""
         if self._thread.is_alive():
             self._jobs.put(None)
             self._thread.join()
         self._raise()
 
     def abort(self) -> None:
-        """Drop the waiting jobs and end the thread."""
+        """Drop the waiting calls and end the thread."""
         self._stop = True
         if self._thread.is_alive():
             self._jobs.put(None)
@@ -485,9 +503,7 @@ class _FileWriter:
 
     def _raise(self) -> None:
         if self._error is not None:
-            raise RuntimeError(
-                f"writing a simulated log file failed: {self._error}"
-            ) from self._error
+            raise RuntimeError(f"{self._what} failed: {self._error}") from self._error
 
 
 class ParallelOutput:
@@ -615,7 +631,7 @@ def _serve(
         while True:
             kind, payload = inq.get()
             if kind == "add":
-                output.add_batch(payload)
+                output.add_prepared(payload)
             elif kind == "finalize":
                 output.finalize(payload)
             else:
