@@ -200,21 +200,38 @@ class Output:
 
     def _add_batch(self, batch: Batch) -> None:
         flows, tables = batch
-        if len(flows):
-            # each log source on its own: sources are independent, and a source's batches
-            # still reach it in order (all are formatted before the next batch)
-            jobs = [self.formatters.submit(self._flows, obs, flows) for obs in self.observers]
-            for job in jobs:
-                job.result()
+        events: dict[int, list[tuple[str, pl.DataFrame]]] = {}
         for kind in ("sessions", "fails", "admin", "portal"):
             table = tables[kind]
             for g in table["gw"].unique().sort().to_list() if len(table) else []:
                 if self.est.gateways[int(g)].id in self.streams:
-                    self._gateway_events(kind, int(g), table.filter(pl.col("gw") == g))
+                    events.setdefault(int(g), []).append((kind, table.filter(pl.col("gw") == g)))
+        # each log source on its own thread: sources are independent, a gateway's event
+        # lines follow its flow lines as before, and a source's batches reach it in order
+        # (all are formatted before the next batch)
+        jobs = [
+            self.formatters.submit(
+                self._source, obs, flows, events.pop(obs.gw, []) if obs.kind == "gateway" else []
+            )
+            for obs in self.observers
+        ]
+        jobs += [self.formatters.submit(self._source, None, flows, ev) for ev in events.values()]
+        for job in jobs:
+            job.result()
         for row in tables["gaps"].iter_rows(named=True):
             gid = self.est.gateways[row["gw"]].id
             if gid in self.streams:
                 self.streams[gid].gaps.append((row["start"], row["end"]))
+
+    def _source(
+        self, obs: Observer | None, flows: pl.DataFrame, events: list[tuple[str, pl.DataFrame]]
+    ) -> None:
+        """A batch's lines for one log source: ``obs``'s flow lines (no observer: none),
+        then its gateway's ``events`` by kind."""
+        if obs is not None and len(flows):
+            self._flows(obs, flows)
+        for kind, table in events:
+            self._gateway_events(kind, int(table["gw"][0]), table)
 
     def _flows(self, obs: Observer, flows: pl.DataFrame) -> None:
         """The lines of log source ``obs`` for the ``flows`` it sees (on a formatter thread:
@@ -363,27 +380,31 @@ class Output:
         self.steps.submit(self._finalize, day)
 
     def _finalize(self, day: dt.date) -> None:
-        """:meth:`finalize`, on the ``steps`` thread.
-
-        Each pending batch gives the rows of the day (outside log gaps) by index; a batch is
-        dropped once none of its rows is later than the day.
-        """
+        """:meth:`finalize`, on the ``steps`` thread: each stream's rows of the day chosen
+        on the formatter threads, the files handed to the writer in stream order."""
         t0 = int((day - dt.date(1970, 1, 1)).days) * DAY
         t1 = t0 + DAY
         lo = max(t0, self.win.t0)
-        for sid in sorted(self.streams):
-            st = self.streams[sid]
-            picks: list[tuple[Lines, npt.NDArray[np.int64]]] = []
-            for part in st.pending:
-                keep = (part.order >= lo) & (part.order < t1)
-                for a, b in st.gaps:
-                    keep &= (part.order < a) | (part.order >= b)
-                idx = np.flatnonzero(keep)
-                if len(idx):
-                    picks.append((part, idx))
-            st.pending = [p for p in st.pending if len(p) and int(p.order.max()) >= t1]
+        sids = sorted(self.streams)
+        chosen = self.formatters.map(lambda sid: self._day_rows(self.streams[sid], lo, t1), sids)
+        for sid, picks in zip(sids, chosen, strict=True):
             if picks:
-                self.writer.submit(self._write, st, sid, day, picks)
+                self.writer.submit(self._write, self.streams[sid], sid, day, picks)
+
+    @staticmethod
+    def _day_rows(st: Stream, lo: int, t1: int) -> list[tuple[Lines, npt.NDArray[np.int64]]]:
+        """The rows of ``st``'s pending batches whose time is in ``[lo, t1)``, outside log
+        gaps, by index; a batch is dropped once none of its rows is later than ``t1``."""
+        picks: list[tuple[Lines, npt.NDArray[np.int64]]] = []
+        for part in st.pending:
+            keep = (part.order >= lo) & (part.order < t1)
+            for a, b in st.gaps:
+                keep &= (part.order < a) | (part.order >= b)
+            idx = np.flatnonzero(keep)
+            if len(idx):
+                picks.append((part, idx))
+        st.pending = [p for p in st.pending if len(p) and int(p.order.max()) >= t1]
+        return picks
 
     def close(self) -> list[FileResult]:
         """Wait for the files still being written; what was written (or the writer's
