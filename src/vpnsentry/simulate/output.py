@@ -215,7 +215,8 @@ class Output:
             )
             for obs in self.observers
         ]
-        jobs += [self.formatters.submit(self._source, None, flows, ev) for ev in events.values()]
+        # every gateway with a stream is one of the observers (Router gives each one)
+        assert not events, f"events of gateways without a log source: {sorted(events)}"
         for job in jobs:
             job.result()
         for row in tables["gaps"].iter_rows(named=True):
@@ -224,11 +225,11 @@ class Output:
                 self.streams[gid].gaps.append((row["start"], row["end"]))
 
     def _source(
-        self, obs: Observer | None, flows: pl.DataFrame, events: list[tuple[str, pl.DataFrame]]
+        self, obs: Observer, flows: pl.DataFrame, events: list[tuple[str, pl.DataFrame]]
     ) -> None:
-        """A batch's lines for one log source: ``obs``'s flow lines (no observer: none),
-        then its gateway's ``events`` by kind."""
-        if obs is not None and len(flows):
+        """A batch's lines for one log source: ``obs``'s flow lines, then (a gateway) its
+        ``events`` by kind."""
+        if len(flows):
             self._flows(obs, flows)
         for kind, table in events:
             self._gateway_events(kind, int(table["gw"][0]), table)
