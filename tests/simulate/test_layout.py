@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vpnsentry.simulate.layout import FileBuffer, Layout, Lines, Table, vocab
+from vpnsentry.simulate.layout import PAGE, FileBuffer, Layout, Lines, Table, vocab, write_file
 
 WORDS = ["", "tcp", "Reserved", "ipsec-chi-tyo", "日本"]
 
@@ -80,3 +81,42 @@ def test_file_assembly_orders_lines_and_replaces_garbled_ones() -> None:
     assert bytes(buf.assemble(picks, perm, {})) == b"a\nb\nc\nd\n"
     # the same buffer again, a garbled line (longer than the original) in the middle
     assert bytes(buf.assemble(picks, perm, {1: "b\x00\x00"})) == b"a\nb\x00\x00\nc\nd\n"
+    # with a header and a footer around the lines
+    whole = buf.assemble(picks, perm, {}, b"#head\n", b"#end\n")
+    assert bytes(whole) == b"#head\na\nb\nc\nd\n#end\n"
+
+
+@pytest.mark.parametrize("size", [0, 1, PAGE - 1, PAGE, 3 * PAGE + 17, (1 << 20) + 5])
+@pytest.mark.parametrize("folder", ["tmp", "shm"])
+def test_files_are_written_whole_with_or_without_direct_io(
+    tmp_path: Path, size: int, folder: str
+) -> None:
+    """The page-aligned bulk goes with O_DIRECT where the file system takes it (the test
+    folder), the rest and any file system that refuses it (tmpfs) through the page cache;
+    either way the file holds exactly the bytes, and a shorter rewrite truncates it."""
+    if folder == "shm":
+        if not Path("/dev/shm").is_dir():
+            pytest.skip("no /dev/shm")
+        base = Path("/dev/shm")
+    else:
+        base = tmp_path
+    path = base / f"vpnsentry-test-{size}-{tmp_path.name}.log"
+    lines = [f"line {i} {'x' * (i % 50)}" for i in range(size)]
+    data = "\n".join(lines).encode()[:size]
+    lay = Layout(1).pick(Table.of([data.decode()]), np.zeros(1, dtype=np.int64))
+    buf = FileBuffer()
+    one = Lines.of(lay, np.zeros(1, dtype=np.int64), -1)
+    view = buf.assemble([(one, np.array([0]))], np.array([0]), {})
+    assert np.frombuffer(view, dtype=np.uint8).ctypes.data % PAGE == 0
+    try:
+        write_file(path, view)
+        assert path.read_bytes() == data + b"\n"
+        # a buffer that is not page-aligned: the device refuses it, the page cache takes it
+        odd = np.zeros(size + 2, dtype=np.uint8)[1:]
+        odd[:] = np.frombuffer(data + b"\n", dtype=np.uint8)
+        write_file(path, odd.data)
+        assert path.read_bytes() == data + b"\n"
+        write_file(path, memoryview(b"short\n"))
+        assert path.read_bytes() == b"short\n"
+    finally:
+        path.unlink(missing_ok=True)

@@ -16,9 +16,13 @@ on-disk cache), so CLI start-up does not pay for it.
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import functools
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
@@ -28,6 +32,11 @@ import pyarrow as pa
 
 I64 = npt.NDArray[np.int64]
 U8 = npt.NDArray[np.uint8]
+
+#: Alignment of buffer, length and offset that ``O_DIRECT`` writes need (a page covers every
+#: block size in use).
+PAGE: Final = 4096
+_DIRECT: Final = getattr(os, "O_DIRECT", 0)
 
 # Op codes of the kernel; each op is (code, a, b).
 _LIT: Final = 0  # blob[a : a + b]
@@ -308,32 +317,50 @@ class Lines:
 
 
 class FileBuffer:
-    """Assembles a file's lines from several :class:`Lines` in one grow-only buffer.
+    """Assembles a file (header, lines from several :class:`Lines`, footer) in one grow-only,
+    page-aligned buffer.
 
     Why reuse one buffer: on a virtual machine a fresh page costs more than the copy into
     it, and a day's file is hundreds of megabytes. Each line is copied once, from where it
-    was rendered to its place in the file.
+    was rendered to its place in the file. Page-aligned so that :func:`write_file` can hand
+    it to the disk without the kernel copying it into the page cache.
     """
 
     def __init__(self) -> None:
         self.buf = np.empty(0, dtype=np.uint8)
 
+    def _room(self, total: int) -> None:
+        if len(self.buf) < total:
+            size = max(total, len(self.buf) * 3 // 2)
+            raw = np.empty(size + PAGE, dtype=np.uint8)
+            skip = -raw.ctypes.data % PAGE
+            self.buf = raw[skip : skip + size]
+
     def assemble(
-        self, picks: Sequence[tuple[Lines, I64]], perm: I64, replace: dict[int, str]
+        self,
+        picks: Sequence[tuple[Lines, I64]],
+        perm: I64,
+        replace: dict[int, str],
+        head: bytes = b"",
+        tail: bytes = b"",
     ) -> memoryview:
-        """The selected lines (``picks``: lines and row indices), line ``k`` of the file being
-        selected row ``perm[k]`` (counting through ``picks`` in order), each ending in a
-        newline. ``replace`` maps lines (0-based) to the text written there instead."""
+        """``head``, then the selected lines (``picks``: lines and row indices), line ``k``
+        of the file being selected row ``perm[k]`` (counting through ``picks`` in order),
+        each ending in a newline, then ``tail``. ``replace`` maps lines (0-based) to the text
+        written there instead."""
         sizes = np.concatenate([p.offs[i + 1] - p.offs[i] for p, i in picks]) + 1
         new = {k: (v + "\n").encode("utf-8") for k, v in replace.items()}
         file_sizes = sizes[perm]
         for k, raw in new.items():
             file_sizes[k] = len(raw)
-        at = np.zeros(len(perm) + 1, dtype=np.int64)
+        at = np.empty(len(perm) + 1, dtype=np.int64)
+        at[0] = len(head)
         np.cumsum(file_sizes, out=at[1:])
-        total = int(at[-1])
-        if len(self.buf) < total:
-            self.buf = np.empty(max(total, len(self.buf) * 3 // 2), dtype=np.uint8)
+        at[1:] += len(head)
+        total = int(at[-1]) + len(tail)
+        self._room(total)
+        self.buf[: len(head)] = np.frombuffer(head, dtype=np.uint8)
+        self.buf[int(at[-1]) : total] = np.frombuffer(tail, dtype=np.uint8)
         dest = np.empty(len(perm), dtype=np.int64)
         dest[perm] = at[:-1]
         for k in new:
@@ -346,6 +373,43 @@ class FileBuffer:
         for k, raw in new.items():
             self.buf[at[k] : at[k] + len(raw)] = np.frombuffer(raw, dtype=np.uint8)
         return self.buf[:total].data
+
+
+def write_file(path: Path, data: memoryview) -> None:
+    """Write ``data`` (page-aligned, as :class:`FileBuffer` gives it) as the file ``path``.
+
+    Why not ``open().write()``: on the project's VM, writing into the page cache costs about
+    1.7 CPU-seconds per GB (the kernel copies into freshly mapped pages), a fifth of the
+    simulator's CPU. With ``O_DIRECT`` the disk reads the buffer itself (~0.1 CPU-s per GB)
+    and the writer thread waits for the device instead of taking a core from the
+    formatters. The whole pages go that way, the last partial page through the page cache.
+    Where the file system refuses ``O_DIRECT`` (tmpfs; no such flag on macOS) it is a plain
+    write.
+    """
+    bulk = len(data) - len(data) % PAGE if _DIRECT else 0
+    fd = -1
+    if bulk:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _DIRECT, 0o644)
+        except OSError:
+            bulk = 0
+    if fd < 0:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        done = 0
+        if bulk:
+            try:
+                while done < bulk:
+                    done += os.write(fd, data[done:bulk])
+            except OSError as exc:
+                if exc.errno != errno.EINVAL:
+                    raise
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~_DIRECT)
+            os.lseek(fd, done, os.SEEK_SET)
+        while done < len(data):
+            done += os.write(fd, data[done:])
+    finally:
+        os.close(fd)
 
 
 @functools.cache

@@ -39,7 +39,7 @@ from vpnsentry.simulate.core import (
 )
 from vpnsentry.simulate.estate import Estate
 from vpnsentry.simulate.events import Events
-from vpnsentry.simulate.layout import FileBuffer, Lines
+from vpnsentry.simulate.layout import FileBuffer, Lines, write_file
 from vpnsentry.simulate.route import Observer, Router
 from vpnsentry.simulate.writers import (
     Device,
@@ -469,12 +469,9 @@ class Output:
         rel = st.path.format(date=day.isoformat())
         path = self.out / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("wb") as fh:
-            if header:
-                fh.write(("\n".join(header) + "\n").encode("utf-8"))
-            fh.write(self.buffer.assemble(picks, perm, replace))
-            if footer:
-                fh.write(("\n".join(footer) + "\n").encode("utf-8"))
+        head = ("\n".join(header) + "\n").encode("utf-8") if header else b""
+        tail = ("\n".join(footer) + "\n").encode("utf-8") if footer else b""
+        write_file(path, self.buffer.assemble(picks, perm, replace, head, tail))
         self.results.append(
             FileResult(rel, st.fmt, len(header) + n + len(footer), garbled, evidence)
         )
