@@ -101,8 +101,7 @@ def test_files_are_written_whole_with_or_without_direct_io(
     else:
         base = tmp_path
     path = base / f"vpnsentry-test-{size}-{tmp_path.name}.log"
-    lines = [f"line {i} {'x' * (i % 50)}" for i in range(size)]
-    data = "\n".join(lines).encode()[:size]
+    data = (b"a line of text " * (size // 15 + 1))[:size]
     lay = Layout(1).pick(Table.of([data.decode()]), np.zeros(1, dtype=np.int64))
     buf = FileBuffer()
     one = Lines.of(lay, np.zeros(1, dtype=np.int64), -1)

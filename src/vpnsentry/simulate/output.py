@@ -232,7 +232,7 @@ class Output:
         if len(flows):
             self._flows(obs, flows)
         for kind, table in events:
-            self._gateway_events(kind, int(table["gw"][0]), table)
+            self._gateway_events(kind, obs.gw, table)
 
     def _flows(self, obs: Observer, flows: pl.DataFrame) -> None:
         """The lines of log source ``obs`` for the ``flows`` it sees (on a formatter thread:
