@@ -33,7 +33,9 @@ from typing import Final
 from vpnsentry.detect.base import Detection
 
 SQL: Final = """
-WITH t AS (
+WITH t AS NOT MATERIALIZED (
+    -- not materialized: referenced three times, DuckDB would copy (and spill) all of
+    -- transfers; each use scans it with the columns and filters it needs instead
     SELECT x.* FROM transfers x
     WHERE NOT is_backup_host(x.host_u)
 ), host_day AS (
