@@ -162,8 +162,10 @@ def test_same_transfers_as_the_sql(rows: list[dict[str, Any]], threads: int) -> 
 
 
 def test_many_batches(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Pairs read in many small batches, users first seen in later batches: the same."""
+    """Pairs read in many small batches, users first seen in later batches, groups handed
+    to DuckDB in many slices (the last one short): the same."""
     monkeypatch.setattr(transfers, "BATCH_ROWS", 16)
+    monkeypatch.setattr(transfers, "SLICE_ROWS", 7)
     rows = [
         {
             "src": f"10.0.0.{i % 7}",

@@ -36,6 +36,9 @@ from vpnsentry.detect.pairs import (
     store_parts,
 )
 
+#: Groups handed to DuckDB at a time.
+SLICE_ROWS: Final = 1 << 21
+
 #: ``pairs`` oriented on the internal end, the company's gateways and partners left out.
 _ORIENTED_SQL: Final = """
 SELECT CASE WHEN src_private THEN src_u ELSE dst_u END::BIGINT AS host_u,
@@ -92,10 +95,12 @@ def build_transfers(con: duckdb.DuckDBPyConnection, threads: int = 0) -> None:
     names = users.names()
 
     def tables() -> Iterator[pa.Table]:
+        # in slices: a whole partition's columns next to its groups was the detection
+        # run's peak memory (~0.7 GB more at 97.8M flow rows) while DuckDB held ``pairs``
         for p in range(parts):
-            cols = k.columns(rows[p][: n[p]])
+            for lo in range(0, max(n[p], 1), SLICE_ROWS):
+                yield _table(k.columns(rows[p][lo : min(lo + SLICE_ROWS, n[p])]), names, k)
             rows[p] = np.empty((0, k.TRANSFER_WIDTH), dtype=np.int64)
-            yield _table(cols, names, k)
 
     store_parts(con, "transfers", tables())
 
