@@ -127,8 +127,10 @@ def test_same_pairs_as_the_sql(rows: list[dict[str, Any]], threads: int) -> None
 
 def test_batches_growth_and_rehash(monkeypatch: pytest.MonkeyPatch) -> None:
     """Many small batches into tiny first tables: every matrix grows and every index is
-    rebuilt several times, and the result is still the SQL's."""
+    rebuilt several times, the pairs go to DuckDB in many slices, and the result is still
+    the SQL's."""
     monkeypatch.setattr(pairs, "BATCH_ROWS", 64)
+    monkeypatch.setattr(pairs, "SLICE_ROWS", 13)
     monkeypatch.setattr(pairs, "_first_size", lambda count, parts: 4)
     rng = np.random.default_rng(7)
     rows = [

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vpnsentry.detect import context, transfers
+from vpnsentry.detect import context, pairs, transfers
 
 REFERENCE_SQL = """
 WITH oriented AS (
@@ -165,7 +165,7 @@ def test_many_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     """Pairs read in many small batches, users first seen in later batches, groups handed
     to DuckDB in many slices (the last one short): the same."""
     monkeypatch.setattr(transfers, "BATCH_ROWS", 16)
-    monkeypatch.setattr(transfers, "SLICE_ROWS", 7)
+    monkeypatch.setattr(pairs, "SLICE_ROWS", 7)
     rows = [
         {
             "src": f"10.0.0.{i % 7}",

@@ -30,7 +30,7 @@ the whole store at once (rows are read in whatever order the scan gives).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Final, NamedTuple
 
@@ -43,6 +43,8 @@ from vpnsentry.arrowviews import string_buffers
 
 #: Rows read per batch from DuckDB.
 BATCH_ROWS: Final = 1 << 20
+#: Groups turned into columns and handed to DuckDB at a time.
+SLICE_ROWS: Final = 1 << 21
 #: Fewest groups a partition makes room for at first.
 MIN_GROUPS: Final = 1024
 _DAY_US: Final = 86_400_000_000
@@ -145,15 +147,14 @@ class _Partition:
             k.rehash(self.rows, n, self.index)
 
     def fold(self, ranks: np.ndarray) -> np.ndarray:
-        """The partition's pairs, one array per value (``columns``; rows in the group
-        layout, see ``fold_sensors``); the groups are gone afterwards."""
+        """The partition's pairs, one row each in the group layout (see
+        ``fold_sensors``); the groups are gone afterwards."""
         k = self.k
         self.index.fill(-1)  # kept at least twice as long as the groups
         m = k.fold_sensors(self.rows, self.n, ranks, self.index)
         self.index = np.empty(0, dtype=np.int32)
-        cols: np.ndarray = k.columns(self.rows[:m])
-        self.rows = np.empty((0, k.GROUP_WIDTH), dtype=np.int64)
-        return cols
+        folded, self.rows = self.rows[:m], np.empty((0, k.GROUP_WIDTH), dtype=np.int64)
+        return folded
 
 
 def build_pairs(con: duckdb.DuckDBPyConnection, threads: int = 0) -> None:
@@ -208,10 +209,20 @@ def build_pairs(con: duckdb.DuckDBPyConnection, threads: int = 0) -> None:
 
     def tables() -> Iterator[pa.Table]:
         for i in range(len(folded)):
-            cols, folded[i] = folded[i], np.empty((k.GROUP_WIDTH, 0), dtype=np.int64)
-            yield _table(cols, names, k)
+            rows, folded[i] = folded[i], np.empty((0, k.GROUP_WIDTH), dtype=np.int64)
+            yield from column_slices(rows, lambda cols: _table(cols, names, k), k)
 
     store_parts(con, "_pairs", tables(), temp=True)
+
+
+def column_slices(
+    rows: np.ndarray, table: Callable[[np.ndarray], pa.Table], k: Any
+) -> Iterator[pa.Table]:
+    """``table`` of ``rows`` (groups) turned into columns ``SLICE_ROWS`` at a time (at
+    least one, maybe empty): a whole partition's columns next to its groups set the
+    detection run's peak memory, while DuckDB already held what came before."""
+    for lo in range(0, max(len(rows), 1), SLICE_ROWS):
+        yield table(k.columns(rows[lo : lo + SLICE_ROWS]))
 
 
 def store_parts(
