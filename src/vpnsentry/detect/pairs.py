@@ -219,8 +219,9 @@ def column_slices(
     rows: np.ndarray, table: Callable[[np.ndarray], pa.Table], k: Any
 ) -> Iterator[pa.Table]:
     """``table`` of ``rows`` (groups) turned into columns ``SLICE_ROWS`` at a time (at
-    least one, maybe empty): a whole partition's columns next to its groups set the
-    detection run's peak memory, while DuckDB already held what came before."""
+    least one, maybe empty): a whole partition's columns next to its groups set the peak
+    memory of building ``transfers``, the detection run's peak, while DuckDB already held
+    ``pairs``."""
     for lo in range(0, max(len(rows), 1), SLICE_ROWS):
         yield table(k.columns(rows[lo : lo + SLICE_ROWS]))
 
