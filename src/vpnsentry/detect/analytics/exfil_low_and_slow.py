@@ -25,15 +25,10 @@ from typing import Final
 from vpnsentry.detect.base import Detection
 
 SQL: Final = """
-WITH t AS NOT MATERIALIZED (
-    -- not materialized: referenced three times, DuckDB would copy (and spill) all of
-    -- transfers; each use scans it with the columns and filters it needs instead
-    SELECT x.* FROM transfers x
-    WHERE NOT is_backup_host(x.host_u)
-), heavy AS (
+WITH heavy AS (
     -- only a (host, address) with min_days upload days can qualify: the full aggregates
     -- (the ordered list of days above all) are computed for those few alone
-    SELECT host, ext FROM t WHERE up >= $min_daily_bytes
+    SELECT host, ext FROM host_transfers WHERE up >= $min_daily_bytes
     GROUP BY host, ext HAVING count(*) >= $min_days
 ), pair AS (
     SELECT host, ext, any_value(ext_u) AS ext_u,
@@ -44,19 +39,19 @@ WITH t AS NOT MATERIALIZED (
            max(usr) AS usr,
            list(strftime(day, '%Y-%m-%d') ORDER BY day) FILTER (WHERE up >= $min_daily_bytes)
                AS days
-    FROM t SEMI JOIN heavy USING (host, ext) GROUP BY host, ext
+    FROM host_transfers SEMI JOIN heavy USING (host, ext) GROUP BY host, ext
 ), candidates AS (
     SELECT p.*, n.net_hosts FROM pair p JOIN transfer_nets n ON n.net = p.ext_u // 256
     WHERE p.upload_days >= $min_days AND n.net_hosts <= $max_sources
       AND p.up >= $min_ratio * greatest(p.down, 1) AND p.up >= $min_total_bytes
 ), host_day AS (
-    SELECT host, day, sum(up) AS up FROM t SEMI JOIN candidates c USING (host)
+    SELECT host, day, sum(up) AS up FROM host_transfers SEMI JOIN candidates c USING (host)
     GROUP BY host, day
 ), other AS (
     -- what the host uploads per day to everything but the candidate address
     SELECT c.host, c.ext, median(h.up - coalesce(x.up, 0)) AS med, count(*) AS active_days
     FROM candidates c JOIN host_day h USING (host)
-    LEFT JOIN t x ON x.host = c.host AND x.ext = c.ext AND x.day = h.day
+    LEFT JOIN host_transfers x ON x.host = c.host AND x.ext = c.ext AND x.day = h.day
     GROUP BY c.host, c.ext
 )
 SELECT c.first_ts AS "@timestamp", c.last_ts AS "event.end",

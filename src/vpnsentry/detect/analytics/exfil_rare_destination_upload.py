@@ -25,33 +25,29 @@ from typing import Final
 from vpnsentry.detect.base import Detection
 
 SQL: Final = """
-WITH t AS NOT MATERIALIZED (
-    -- not materialized: referenced three times, DuckDB would copy (and spill) all of
-    -- transfers; each use scans it with the columns and filters it needs instead
-    SELECT x.* FROM transfers x
-    WHERE NOT is_backup_host(x.host_u)
-), history AS (
+WITH history AS (
     -- big days only: a candidate is one, and only they count as earlier big days, so the
     -- window sorts those few rows instead of every (host, address, day)
     SELECT t.*,
            count(*) OVER (
                PARTITION BY t.host, t.ext ORDER BY t.day
                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS earlier_big_days
-    FROM t WHERE t.up >= $min_bytes
+    FROM host_transfers t WHERE t.up >= $min_bytes
 ), cand AS (
     SELECT h.*, p.net_hosts
     FROM history h JOIN transfer_nets p ON p.net = h.ext_u // 256
     WHERE p.net_hosts <= $max_sources AND h.up >= $min_bytes
       AND h.up >= $min_ratio * greatest(h.down, 1) AND h.earlier_big_days < $learning_days
 ), host_day AS (
-    SELECT host, day, sum(up) AS up FROM t SEMI JOIN cand USING (host) GROUP BY host, day
+    SELECT host, day, sum(up) AS up FROM host_transfers SEMI JOIN cand USING (host)
+    GROUP BY host, day
 ), base AS (
     -- what the host uploaded per day to everything else over the baseline period
     SELECT c.host, c.ext, c.day, median(h.up - coalesce(x.up, 0)) AS med, count(*) AS prior_days
     FROM cand c
     JOIN host_day h
       ON h.host = c.host AND h.day < c.day AND h.day >= c.day - to_days($baseline_days)
-    LEFT JOIN t x ON x.host = c.host AND x.ext = c.ext AND x.day = h.day
+    LEFT JOIN host_transfers x ON x.host = c.host AND x.ext = c.ext AND x.day = h.day
     GROUP BY c.host, c.ext, c.day
 ), hits AS (
     SELECT c.*, b.med, coalesce(b.prior_days, 0) AS prior_days

@@ -31,9 +31,7 @@ from vpnsentry.detect.base import Detection
 
 SQL: Final = """
 WITH out_day AS (
-    SELECT host, day, sum(up) AS up FROM transfers
-    WHERE NOT is_backup_host(host_u)
-    GROUP BY host, day
+    SELECT host, day, sum(up) AS up FROM host_transfers GROUP BY host, day
 ), out_base AS (
     SELECT *, median(up) OVER w AS med, mad(up) OVER w AS spread, count(*) OVER w AS prior_days
     FROM out_day

@@ -33,14 +33,9 @@ from typing import Final
 from vpnsentry.detect.base import Detection
 
 SQL: Final = """
-WITH t AS NOT MATERIALIZED (
-    -- not materialized: referenced three times, DuckDB would copy (and spill) all of
-    -- transfers; each use scans it with the columns and filters it needs instead
-    SELECT x.* FROM transfers x
-    WHERE NOT is_backup_host(x.host_u)
-), host_day AS (
+WITH host_day AS (
     SELECT host, day, sum(up) AS up, sum(down) AS down, count(*) AS destinations
-    FROM t GROUP BY host, day
+    FROM host_transfers GROUP BY host, day
 ), base AS (
     SELECT *, median(up) OVER w AS med, mad(up) OVER w AS spread, count(*) OVER w AS prior_days
     FROM host_day
@@ -55,7 +50,8 @@ WITH t AS NOT MATERIALIZED (
     -- the destinations that took at least a tenth of the day's upload
     SELECT h.host, h.day, t.ext, t.up, t.down, t.port, t.first_ts, t.last_ts, t.usr,
            p.net_hosts
-    FROM hits h JOIN t USING (host, day) JOIN transfer_nets p ON p.net = t.ext_u // 256
+    FROM hits h JOIN host_transfers t USING (host, day)
+    JOIN transfer_nets p ON p.net = t.ext_u // 256
     WHERE t.up >= 0.1 * h.up
 )
 SELECT min(tp.first_ts) AS "@timestamp", max(tp.last_ts) AS "event.end",
