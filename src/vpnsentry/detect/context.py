@@ -220,7 +220,7 @@ class Context:
                 self.need(["pairs"])
                 build_transfers(self.con)
                 self.con.execute(TRANSFER_NETS_SQL)
-                self.con.execute(HOST_UPLOADS_SQL)
+                self.con.execute(HOST_TRANSFERS_SQL)
             else:  # pragma: no cover - base.py validates names
                 raise KeyError(name)
             nested = sum(self.seconds.values()) - before
@@ -323,7 +323,7 @@ GROUP BY net
 #: what the exfiltration detections judge. A view, never materialized: a detection that
 #: reads it several times scans ``transfers`` each time with only the columns and filters
 #: that use needs, where a CTE referenced three times was copied (and spilled) whole.
-HOST_UPLOADS_SQL: Final = """
+HOST_TRANSFERS_SQL: Final = """
 CREATE OR REPLACE TEMP VIEW host_transfers AS
 SELECT * FROM transfers WHERE NOT is_backup_host(host_u)
 """
